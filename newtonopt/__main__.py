@@ -1,0 +1,4 @@
+"""``python -m newtonopt``."""
+from newtonopt.cli import main
+
+main()

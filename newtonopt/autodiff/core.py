@@ -1,0 +1,492 @@
+"""Variables, Functions and the backward pass, in the lineage of DeZero.
+
+A ``Variable`` wraps an ndarray.  Calling a ``Function`` on Variables runs its
+``forward`` on the arrays and, when recording is on, links the output to the
+function (``creator``) so ``backward`` can walk the graph in reverse.  Every
+``backward`` is written with these same operations on Variables, so with
+``create_graph=True`` the backward pass is itself recorded and a gradient can
+be differentiated again (double backpropagation, Pearlmutter's Hessian-vector
+product).
+
+Two departures from DeZero keep higher-order graphs small:
+
+* ``requires_grad``: seeds of a backward pass and wrapped constants do not
+  require a gradient, and an operation none of whose inputs requires one
+  records nothing.  So the gradient graph holds only what depends on ``x``.
+* Arithmetic with a constant operand uses a one-input op (``x * 3`` is
+  ``MulConst``), so no gradient is computed for the constant.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import weakref
+from typing import Any
+
+import numpy as np
+
+from .config import backprop_enabled, using_config
+
+
+def as_array(x: Any) -> np.ndarray:
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
+class Variable:
+    """A node of the graph: ``data`` (ndarray), ``grad`` (Variable or None)."""
+
+    __slots__ = ("data", "name", "grad", "creator", "generation",
+                 "requires_grad", "__weakref__")
+    __array_priority__ = 200
+
+    def __init__(self, data: Any, name: str | None = None,
+                 requires_grad: bool = True) -> None:
+        if data is not None and not isinstance(data, np.ndarray):
+            if not isinstance(data, (int, float, complex, np.generic)):
+                raise TypeError(f"{type(data)} is not supported")
+            data = np.asarray(data)
+        self.data = data
+        self.name = name
+        self.grad: Variable | None = None
+        self.creator: Function | None = None
+        self.generation = 0
+        self.requires_grad = requires_grad
+
+    # -- array-like properties -------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        if self.data is None:
+            return "variable(None)"
+        return "variable(" + str(self.data).replace("\n", "\n" + " " * 9) + ")"
+
+    # -- graph -------------------------------------------------------------
+    def set_creator(self, func: Function) -> None:
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def unchain(self) -> None:
+        self.creator = None
+
+    def cleargrad(self) -> None:
+        self.grad = None
+
+    def backward(self, retain_grad: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``grad``.
+
+        The seed is ``self.grad`` if already set (a vector for a
+        vector-Jacobian product), else ones.  Functions are visited in
+        decreasing generation from a heap, so each runs once, after all of
+        its outputs' gradients are complete.  With ``create_graph`` the
+        operations of the backward pass are recorded.  Intermediate grads
+        are dropped unless ``retain_grad``.
+        """
+        if self.grad is None:
+            self.grad = Variable(np.ones_like(self.data), requires_grad=False)
+        if self.creator is None:
+            return
+        heap: list = []
+        seen: set[int] = set()
+        order = itertools.count()
+
+        def push(f: Function) -> None:
+            if id(f) not in seen:
+                seen.add(id(f))
+                heapq.heappush(heap, (-f.generation, next(order), f))
+
+        push(self.creator)
+        with using_config("enable_backprop", create_graph):
+            while heap:
+                f = heapq.heappop(heap)[2]
+                outputs = [ref() for ref in f.outputs]
+                gxs = f.backward(*[y.grad for y in outputs])
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+                for x, gx in zip(f.inputs, gxs):
+                    if gx is None or not x.requires_grad:
+                        continue
+                    x.grad = gx if x.grad is None else x.grad + gx
+                    if x.creator is not None:
+                        push(x.creator)
+                if not retain_grad:
+                    for y in outputs:
+                        y.grad = None
+
+    # -- operators ---------------------------------------------------------
+    def __add__(self, other):
+        return add(self, other)
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        return mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __sub__(self, other):
+        return sub(self, other)
+
+    def __rsub__(self, other):
+        return sub(other, self)
+
+    def __truediv__(self, other):
+        return div(self, other)
+
+    def __rtruediv__(self, other):
+        return div(other, self)
+
+    def __neg__(self):
+        return neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, other):
+        return pow(self, other)
+
+    def __rpow__(self, other):
+        return pow(other, self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __getitem__(self, index):
+        return F.get_item(self, index)
+
+    def __abs__(self):
+        return F.absolute(self)
+
+    # -- array methods -----------------------------------------------------
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return F.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if not axes:
+            axes = None
+        elif len(axes) == 1 and isinstance(axes[0], (tuple, list)) or axes == (None,):
+            axes = axes[0]
+        return F.transpose(self, axes)
+
+    @property
+    def T(self):
+        return F.transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis, keepdims)
+
+
+class Parameter(Variable):
+    """A Variable that is a model parameter (kept for DeZero programs)."""
+
+    __slots__ = ()
+
+
+def as_variable(obj: Any) -> Variable:
+    """Wrap a non-Variable as a constant (it requires no gradient)."""
+    if isinstance(obj, Variable):
+        return obj
+    return Variable(as_array(obj), requires_grad=False)
+
+
+def _is_constant(obj: Any) -> bool:
+    return not isinstance(obj, Variable) or not obj.requires_grad
+
+
+def _raw(obj: Any) -> Any:
+    return obj.data if isinstance(obj, Variable) else obj
+
+
+class Function:
+    """An operation: ``forward`` on ndarrays, ``backward`` on Variables.
+
+    Subclasses implement ``forward(*arrays)`` and ``backward(*grad_outputs)``
+    returning one gradient per input (a Variable of the input's shape;
+    zeros where the derivative vanishes).  None is allowed only for an
+    input that does not require a gradient, to skip work nobody reads.
+    """
+
+    generation = 0
+
+    def __call__(self, *inputs: Any):
+        inputs = [as_variable(x) for x in inputs]
+        ys = self.forward(*[x.data for x in inputs])
+        if not isinstance(ys, tuple):
+            ys = (ys,)
+        record = backprop_enabled()
+        needs = not record or any(x.requires_grad for x in inputs)
+        outputs = [Variable(as_array(y), requires_grad=needs) for y in ys]
+        if record and needs:
+            self.generation = max(x.generation for x in inputs)
+            for y in outputs:
+                y.set_creator(self)
+            self.inputs = inputs
+            self.outputs = [weakref.ref(y) for y in outputs]
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def forward(self, *xs: np.ndarray):
+        raise NotImplementedError
+
+    def backward(self, *gys: Variable):
+        raise NotImplementedError
+
+
+# -- arithmetic -------------------------------------------------------------
+# Each binary op has a Variable-Variable form and, when one side is a
+# constant, a one-input form that closes over the constant's array.
+
+
+def _unbroadcast(gx: Variable, shape: tuple) -> Variable:
+    return gx if gx.shape == shape else F.sum_to(gx, shape)
+
+
+class Add(Function):
+    def forward(self, x0, x1):
+        return x0 + x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return _unbroadcast(gy, x0.shape), _unbroadcast(gy, x1.shape)
+
+
+class AddConst(Function):
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x + self.c
+
+    def backward(self, gy):
+        return _unbroadcast(gy, self.inputs[0].shape)
+
+
+class Sub(Function):
+    def forward(self, x0, x1):
+        return x0 - x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return _unbroadcast(gy, x0.shape), _unbroadcast(-gy, x1.shape)
+
+
+class Mul(Function):
+    def forward(self, x0, x1):
+        return x0 * x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return _unbroadcast(gy * x1, x0.shape), _unbroadcast(gy * x0, x1.shape)
+
+
+class MulConst(Function):
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x * self.c
+
+    def backward(self, gy):
+        return _unbroadcast(gy * self.c, self.inputs[0].shape)
+
+
+class RSubConst(Function):
+    """c - x."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return self.c - x
+
+    def backward(self, gy):
+        return _unbroadcast(-gy, self.inputs[0].shape)
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Div(Function):
+    def forward(self, x0, x1):
+        return x0 / x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        gx0 = gy / x1
+        gx1 = -gx0 * x0 / x1
+        return _unbroadcast(gx0, x0.shape), _unbroadcast(gx1, x1.shape)
+
+
+class DivConst(Function):
+    """x / c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x / self.c
+
+    def backward(self, gy):
+        return _unbroadcast(gy / self.c, self.inputs[0].shape)
+
+
+class RDivConst(Function):
+    """c / x;  d/dx = -c / x**2 = -y / x."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return self.c / x
+
+    def backward(self, gy):
+        x, y = self.inputs[0], self.outputs[0]()
+        return _unbroadcast(-gy * y / x, x.shape)
+
+
+class PowConst(Function):
+    """x ** c for a constant c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x ** self.c
+
+    def backward(self, gy):
+        x, c = self.inputs[0], self.c
+        if np.ndim(c) == 0:
+            return PowConstGrad(c)(x, gy)
+        # c = 0 entries would give 0 * x**-1 = nan at x = 0.
+        return _unbroadcast(gy * x ** np.where(c == 0, 1, c - 1) * c, x.shape)
+
+
+class PowConstGrad(Function):
+    """g * c * x**(c-1), the backward of x**c, fused into one allocation
+    (at large n a fresh array costs more than the arithmetic).  Exactly 0
+    for c = 0, so x**0 has gradient 0 at x = 0.
+
+    Its own derivatives are the same op again: d/dx = PowConstGrad(c-1)(x,
+    g) * c and d/dg = PowConstGrad(c)(x, 1).
+    """
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x, g):
+        c = self.c
+        if c == 0:
+            return np.zeros(np.broadcast_shapes(x.shape, g.shape),
+                            np.result_type(x, g))
+        out = x * c if c == 2 else x ** (c - 1) * c
+        if out.shape == np.broadcast_shapes(out.shape, g.shape):
+            out *= g
+            return out
+        return out * g
+
+    def backward(self, gout):
+        x, g = self.inputs
+        gx = PowConstGrad(self.c - 1)(x, gout * g) * self.c
+        gg = PowConstGrad(self.c)(x, gout) if g.requires_grad else None
+        return gx, gg
+
+
+class Pow(Function):
+    """x ** y, both Variables: d/dx = y x**(y-1), d/dy = log(x) x**y."""
+
+    def forward(self, x, y):
+        return x ** y
+
+    def backward(self, gz):
+        x, y = self.inputs
+        z = self.outputs[0]()
+        gx = gz * y * x ** (y - 1)
+        gy = gz * F.log(x) * z
+        return _unbroadcast(gx, x.shape), _unbroadcast(gy, y.shape)
+
+
+class RPowConst(Function):
+    """c ** x for a constant c;  d/dx = log(c) c**x."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return self.c ** x
+
+    def backward(self, gy):
+        x, y = self.inputs[0], self.outputs[0]()
+        return _unbroadcast(gy * y * np.log(self.c), x.shape)
+
+
+def _const_like(c: Any, ref: Variable) -> Any:
+    """A constant as an array; a Python number stays a number so that numpy
+    keeps the Variable's dtype (float32 + 1.0 stays float32)."""
+    c = _raw(c)
+    return c if isinstance(c, (int, float)) else as_array(c)
+
+
+def _binary(x0, x1, both, right_const, left_const, plain):
+    """Dispatch a binary op on which operands require a gradient."""
+    c0, c1 = _is_constant(x0), _is_constant(x1)
+    if c0 and c1:
+        return Variable(as_array(plain(_raw(x0), _raw(x1))),
+                        requires_grad=not backprop_enabled())
+    if c1:
+        return right_const(_const_like(x1, x0))(x0)
+    if c0:
+        return left_const(_const_like(x0, x1))(x1)
+    return both()(x0, x1)
+
+
+def add(x0, x1):
+    return _binary(x0, x1, Add, AddConst, AddConst, np.add)
+
+
+def mul(x0, x1):
+    return _binary(x0, x1, Mul, MulConst, MulConst, np.multiply)
+
+
+def sub(x0, x1):
+    return _binary(x0, x1, Sub, lambda c: AddConst(-c), RSubConst, np.subtract)
+
+
+def div(x0, x1):
+    return _binary(x0, x1, Div, DivConst, RDivConst, np.true_divide)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x0, x1):
+    return _binary(x0, x1, Pow, PowConst, RPowConst, np.power)
+
+
+from . import functions as F  # noqa: E402  (functions imports this module)

@@ -1,0 +1,349 @@
+"""Differentiable functions, as ``dezero.functions``: ``F.sin(x)`` etc.
+
+Each op is a small ``Function``: ``forward`` on ndarrays, ``backward`` with
+these same ops on Variables, so every op can be differentiated again.
+Broadcasting in backward goes through the single ``sum_to`` helper.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core import (Function, Variable, add, as_variable, div, mul, neg, pow,
+                   sub)
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sin", "cos",
+    "tan", "tanh", "sinh", "cosh", "sqrt", "absolute", "abs", "sum", "mean",
+    "reshape", "transpose", "broadcast_to", "sum_to", "matmul", "dot",
+    "get_item", "maximum", "minimum", "norm", "zeros_like", "square",
+    "sigmoid",
+]
+
+
+def zeros_like(x: Variable) -> Variable:
+    """A constant zero of x's shape: the gradient of what does not depend on x."""
+    return Variable(np.zeros_like(x.data), requires_grad=False)
+
+
+# -- elementwise ------------------------------------------------------------
+
+
+class Exp(Function):
+    def forward(self, x):
+        return np.exp(x)
+
+    def backward(self, gy):
+        return gy * self.outputs[0]()
+
+
+class Log(Function):
+    def forward(self, x):
+        return np.log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Sin(Function):
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, gy):
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, gy):
+        return gy * -sin(self.inputs[0])
+
+
+class Tan(Function):
+    """d tan x = (1 + tan^2 x) dx."""
+
+    def forward(self, x):
+        return np.tan(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy * (1 + y * y)
+
+
+class Tanh(Function):
+    """d tanh x = (1 - tanh^2 x) dx."""
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy * (1 - y * y)
+
+
+class Sinh(Function):
+    def forward(self, x):
+        return np.sinh(x)
+
+    def backward(self, gy):
+        return gy * cosh(self.inputs[0])
+
+
+class Cosh(Function):
+    def forward(self, x):
+        return np.cosh(x)
+
+    def backward(self, gy):
+        return gy * sinh(self.inputs[0])
+
+
+class Sqrt(Function):
+    """d sqrt x = dx / (2 sqrt x)."""
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, gy):
+        return gy / (self.outputs[0]() * 2)
+
+
+class Abs(Function):
+    """d|x| = sign(x) dx (0 at x = 0, the subgradient nearest zero)."""
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def backward(self, gy):
+        return gy * np.sign(self.inputs[0].data)
+
+
+class Maximum(Function):
+    """max(a, b); at ties the gradient is split evenly between a and b."""
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        diff = np.sign(a.data - b.data)
+        wa = (1 + diff) / 2
+        return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
+
+
+def exp(x): return Exp()(x)
+def log(x): return Log()(x)
+def sin(x): return Sin()(x)
+def cos(x): return Cos()(x)
+def tan(x): return Tan()(x)
+def tanh(x): return Tanh()(x)
+def sinh(x): return Sinh()(x)
+def cosh(x): return Cosh()(x)
+def sqrt(x): return Sqrt()(x)
+def absolute(x): return Abs()(x)
+
+
+abs = absolute
+
+
+def square(x):
+    return pow(as_variable(x), 2)
+
+
+def sigmoid(x):
+    return tanh(as_variable(x) * 0.5) * 0.5 + 0.5
+
+
+def maximum(a, b):
+    return Maximum()(a, b)
+
+
+def minimum(a, b):
+    """min(a, b) = -max(-a, -b)."""
+    return -maximum(-as_variable(a), -as_variable(b))
+
+
+# -- shapes -----------------------------------------------------------------
+
+
+def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a broadcast array back down to ``shape`` (undo broadcasting)."""
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    y = x.sum(axes, keepdims=True) if axes else x
+    return y.reshape(shape)
+
+
+class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return _sum_to(x, self.shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return np.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
+
+
+def sum_to(x, shape):
+    x = as_variable(x)
+    return x if x.shape == tuple(shape) else SumTo(tuple(shape))(x)
+
+
+def broadcast_to(x, shape):
+    x = as_variable(x)
+    return x if x.shape == tuple(shape) else BroadcastTo(tuple(shape))(x)
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.inputs[0].shape)
+
+
+def reshape(x, shape):
+    x = as_variable(x)
+    return x if x.shape == tuple(shape) else Reshape(tuple(shape))(x)
+
+
+class Transpose(Function):
+    def __init__(self, axes=None):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return transpose(gy)
+        return transpose(gy, tuple(np.argsort(self.axes)))
+
+
+def transpose(x, axes=None):
+    return Transpose(axes)(x)
+
+
+class Sum(Function):
+    def __init__(self, axis, keepdims):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        shape = self.inputs[0].shape
+        if not self.keepdims and self.axis is not None:
+            axes = (self.axis,) if np.ndim(self.axis) == 0 else self.axis
+            kept = list(gy.shape)
+            for a in sorted(ax % len(shape) for ax in axes):
+                kept.insert(a, 1)
+            gy = reshape(gy, tuple(kept))
+        return broadcast_to(gy, shape)
+
+
+def sum(x, axis=None, keepdims=False):
+    return Sum(axis, keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    x = as_variable(x)
+    y = sum(x, axis, keepdims)
+    return y * (y.size / x.size) if x.size else y
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice, type(None)))
+               or p is Ellipsis for p in parts)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy):
+        return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+
+
+class GetItemGrad(Function):
+    """Scatter a gradient back into zeros of the source shape: a plain
+    assignment for basic (slice) indexing, ``np.add.at`` only when an
+    index array may repeat."""
+
+    def __init__(self, index, shape):
+        self.index = index
+        self.shape = shape
+
+    def forward(self, gy):
+        gx = np.zeros(self.shape, dtype=gy.dtype)
+        if _is_basic_index(self.index):
+            gx[self.index] = gy
+        else:
+            np.add.at(gx, self.index, gy)
+        return gx
+
+    def backward(self, ggx):
+        return get_item(ggx, self.index)
+
+
+def get_item(x, index):
+    return GetItem(index)(x)
+
+
+# -- linear algebra ---------------------------------------------------------
+
+
+class MatMul(Function):
+    """2-D matrix product; d(XW) = dX W + X dW."""
+
+    def forward(self, x, w):
+        return x @ w
+
+    def backward(self, gy):
+        x, w = self.inputs
+        return matmul(gy, w.T), matmul(x.T, gy)
+
+
+def matmul(a, b):
+    """numpy's ``@`` for 1-D and 2-D operands, built on the 2-D product."""
+    a, b = as_variable(a), as_variable(b)
+    if a.ndim == 1 and b.ndim == 1:
+        return sum(a * b)
+    if a.ndim == 2 and b.ndim == 1:
+        return reshape(MatMul()(a, reshape(b, (b.size, 1))), (a.shape[0],))
+    if a.ndim == 1 and b.ndim == 2:
+        return reshape(MatMul()(reshape(a, (1, a.size)), b), (b.shape[1],))
+    if a.ndim == 2 and b.ndim == 2:
+        return MatMul()(a, b)
+    raise ValueError(f"matmul supports 1-D and 2-D operands, got {a.ndim}-D and {b.ndim}-D")
+
+
+dot = matmul
+
+
+def norm(x):
+    """Euclidean norm sqrt(sum(x**2)) (not differentiable at 0)."""
+    return sqrt(sum(square(x)))
