@@ -1,0 +1,179 @@
+"""``parse(text) -> Objective``: a compiled objective that knows its variables.
+
+The solvers see one flat float64 vector z; the Objective splits it into the
+named variables (scalars and ``--dim`` vectors, in order of first appearance
+or as ``--vars`` says) and packs named values back into z.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from newtonopt.autodiff import Variable, no_grad
+
+from .errors import ObjectiveError
+from .parser import Compiler, parse_chunks
+
+MAX_VECTOR = 10 ** 8
+
+
+class Objective:
+    """f(z) for a flat vector z, evaluated with autodiff ops.
+
+    ``names`` are the variables in order, ``shapes[name]`` is () or (n,),
+    ``size`` the length of z.  For a built-in problem, ``problem`` is the
+    ``Problem`` and ``params`` its parameters.
+    """
+
+    def __init__(self, text: str, names: list[str], shapes: dict[str, tuple],
+                 evaluate, problem=None, params: dict | None = None) -> None:
+        self.text = text
+        self.names = tuple(names)
+        self.shapes = dict(shapes)
+        self._evaluate = evaluate
+        self.problem = problem
+        self.params = params or {}
+        self.slices: dict[str, slice] = {}
+        offset = 0
+        for name in self.names:
+            n = int(np.prod(self.shapes[name], dtype=np.int64))
+            self.slices[name] = slice(offset, offset + n)
+            offset += n
+        self.size = offset
+        single = len(self.names) == 1
+        self._whole = single and self.shapes[self.names[0]] != ()
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{k}[{s[0]}]" if s else k for k, s in self.shapes.items())
+        return f"Objective({self.text!r}; {dims})"
+
+    def split(self, z: Variable) -> dict[str, Variable]:
+        """Named views of the flat Variable z."""
+        if self._whole:
+            return {self.names[0]: z}
+        return {name: z[sl.start] if self.shapes[name] == () else z[sl]
+                for name, sl in self.slices.items()}
+
+    def __call__(self, z: Variable) -> Variable:
+        y = self._evaluate(self.split(z))
+        return y if isinstance(y, Variable) else Variable(np.asarray(y, dtype=np.float64))
+
+    def value(self, z: np.ndarray) -> float:
+        """f(z) without recording a graph (line-search trial points)."""
+        with no_grad():
+            return float(self(Variable(np.asarray(z, dtype=np.float64))).data)
+
+    # -- named <-> flat ---------------------------------------------------------
+    def pack(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Flat float64 vector from ``{name: scalar or sequence}``; a scalar
+        given for a vector variable is broadcast."""
+        z = np.empty(self.size)
+        for name, sl in self.slices.items():
+            z[sl] = np.broadcast_to(np.asarray(values[name], dtype=np.float64),
+                                    (sl.stop - sl.start,))
+        return z
+
+    def unpack(self, z: np.ndarray) -> dict[str, Any]:
+        """``{name: float or list}`` (JSON-ready) from a flat vector."""
+        z = np.asarray(z, dtype=np.float64)
+        return {name: (float(z[sl.start]) if self.shapes[name] == () else z[sl].tolist())
+                for name, sl in self.slices.items()}
+
+    @property
+    def variables(self) -> dict[str, int]:
+        """Each name with its size (1 for a scalar), as in the JSON output."""
+        return {name: sl.stop - sl.start for name, sl in self.slices.items()}
+
+    def default_start(self, seed: int = 0) -> np.ndarray:
+        """The problem's standard start, else uniform(-1, 1) from ``seed``."""
+        if self.problem is not None:
+            return np.asarray(self.problem.start(self.size), dtype=np.float64)
+        return np.random.default_rng(seed).uniform(-1.0, 1.0, self.size)
+
+
+def _parse_dims(dims: Mapping[str, int] | None) -> dict[str, int]:
+    out = {}
+    for name, n in (dims or {}).items():
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise ObjectiveError(f"--dim {name}={n!r}: the size must be a whole number")
+        if not 0 < n <= MAX_VECTOR:
+            raise ObjectiveError(
+                f"--dim {name}={n}: a vector needs between 1 and {MAX_VECTOR:,} elements")
+        out[name] = int(n)
+    return out
+
+
+def parse(text: str, dims: Mapping[str, int] | None = None,
+          vars: Iterable[str] | None = None) -> Objective:
+    """Compile objective text (or ``@problem[:key=value,...]``).
+
+    Raises ObjectiveError, with the column, for anything outside the language.
+    """
+    if not isinstance(text, str):
+        raise ObjectiveError("the objective must be text")
+    dims = _parse_dims(dims)
+    if text.strip().startswith("@"):
+        return _builtin(text.strip(), dims, vars)
+    return _compile(text, dims, list(vars) if vars is not None else None)
+
+
+def _compile(text: str, dims: dict[str, int], order: list[str] | None,
+             constants: dict | None = None, problem=None, params=None,
+             shown: str | None = None) -> Objective:
+    seen: list[str] = []
+
+    def shape_of(name: str, column: int) -> tuple:
+        if order is not None and name not in order:
+            raise ObjectiveError(f"{name!r} is not among --vars {','.join(order)}",
+                                 text, column)
+        if name not in seen:
+            seen.append(name)
+        return (dims[name],) if name in dims else ()
+
+    chunks = parse_chunks(text)
+    node = Compiler(text, shape_of, constants).compile(chunks)
+    if node.shape != ():
+        raise ObjectiveError("the objective must be a scalar; did you mean sum(...)?",
+                             text, 0)
+    names = order if order is not None else seen
+    if not names:
+        raise ObjectiveError("the objective has no variables", text, 0)
+    unused = [d for d in dims if d not in names]
+    if unused:
+        raise ObjectiveError(f"--dim names {', '.join(unused)}, which the objective "
+                             "does not use", shown or text, None)
+    shapes = {name: ((dims[name],) if name in dims else ()) for name in names}
+    return Objective(shown or text, names, shapes, node.evaluator(), problem, params)
+
+
+def _builtin(text: str, dims: dict[str, int], vars) -> Objective:
+    from newtonopt.problems import PROBLEMS
+
+    name, _, rest = text[1:].partition(":")
+    problem = PROBLEMS.get(name)
+    if problem is None:
+        raise ObjectiveError(f"unknown problem @{name}; known: "
+                             + ", ".join("@" + p for p in PROBLEMS), text, 1)
+    if vars is not None:
+        raise ObjectiveError("--vars does not apply to a built-in problem", text, 0)
+    params = dict(problem.params)
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if key not in params or not eq:
+            known = ", ".join(params) or "none"
+            raise ObjectiveError(f"@{name} has no parameter {item!r} (parameters: {known})",
+                                 text, text.index(item))
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise ObjectiveError(f"{key}={value!r} is not a number", text,
+                                 text.index(item)) from None
+    if problem.is_vector:
+        n = dims.get("x", problem.default_n)
+        why = problem.check_n(n)
+        if why:
+            raise ObjectiveError(why, text, None)
+        dims = {**dims, "x": n}
+    constants = problem.constants(dims.get("x", 0), params) if problem.constants else None
+    return _compile(problem.text, dims, None, constants, problem, params, shown=text)
