@@ -50,13 +50,38 @@ def value_and_grad(f: Objective, x) -> tuple[float, np.ndarray]:
     xv = _leaf(x)
     y = f(xv)
     value = _scalar(y)
-    y.backward()
-    return value, _as_array(_take_grad(xv), xv)
+    return value, backprop(y, xv)[0]
 
 
 def grad(f: Objective, x) -> np.ndarray:
     """grad f(x)."""
     return value_and_grad(f, x)[1]
+
+
+def backprop(y: Variable, x: Variable, create_graph: bool = False
+             ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
+    """Backward from the scalar y to the leaf x: ``(grad, replay)``.
+
+    With ``create_graph`` the gradient graph is recorded and ``replay(v)``
+    answers H v with one backward pass through it seeded with v; without,
+    replay is None.  x.grad is left cleared.
+    """
+    y.backward(create_graph=create_graph)
+    g = _take_grad(x)
+    g_data = _as_array(g, x)
+    if not create_graph:
+        return g_data, None
+    if g is None or g.creator is None:
+        # f is at most linear in x: its Hessian is identically zero.
+        return g_data, lambda v: np.zeros_like(x.data)
+
+    def replay(v) -> np.ndarray:
+        g.grad = Variable(np.asarray(v, dtype=g.dtype).reshape(g.shape),
+                          requires_grad=False)
+        g.backward()
+        return _as_array(_take_grad(x), x)
+
+    return g_data, replay
 
 
 def make_hvp(f: Objective, x) -> tuple[Callable[[np.ndarray], np.ndarray], float, np.ndarray]:
@@ -68,20 +93,8 @@ def make_hvp(f: Objective, x) -> tuple[Callable[[np.ndarray], np.ndarray], float
     xv = _leaf(x)
     y = f(xv)
     value = _scalar(y)
-    y.backward(create_graph=True)
-    g = _take_grad(xv)
-    if g is None or g.creator is None:
-        # f is at most linear in x: its Hessian is identically zero.
-        g_data = _as_array(g, xv)
-        return (lambda v: np.zeros_like(xv.data)), value, g_data
-
-    def hvp_fn(v) -> np.ndarray:
-        g.grad = Variable(np.asarray(v, dtype=g.dtype).reshape(g.shape),
-                          requires_grad=False)
-        g.backward()
-        return _as_array(_take_grad(xv), xv)
-
-    return hvp_fn, value, g.data
+    g, hvp_fn = backprop(y, xv, create_graph=True)
+    return hvp_fn, value, g
 
 
 def hvp(f: Objective, x, v) -> np.ndarray:

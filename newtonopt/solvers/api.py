@@ -1,0 +1,136 @@
+"""``minimize``: objective (text, Objective or callable) + method -> Result."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from newtonopt.autodiff import Variable
+from newtonopt.expr import Objective, ObjectiveError, parse, parse_point
+
+from .directions import DIRECTIONS, LBFGS
+from .globalization import LineSearch
+from .loop import Loop, check_curvature
+from .result import Result, Status
+from .trust_region import TrustRegion
+
+METHODS = ("gd", "newton", "bfgs", "lbfgs", "newton-cg", "trust-ncg")
+
+
+def _globalization(method: str, lr: float | None, memory: int, radius: float):
+    if method == "trust-ncg":
+        return TrustRegion(radius=radius)
+    if method not in DIRECTIONS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    direction = LBFGS(memory) if method == "lbfgs" else DIRECTIONS[method]()
+    return LineSearch(direction, lr if method == "gd" else None)
+
+
+def as_objective(objective: Any, dims: Mapping[str, int] | None = None,
+                 vars: list[str] | None = None) -> Objective | Callable:
+    if isinstance(objective, str):
+        return parse(objective, dims, vars)
+    if callable(objective):
+        return objective
+    raise TypeError("objective must be text, an Objective or a callable on a Variable")
+
+
+def start_point(obj, x0: Any, seed: int = 0) -> np.ndarray:
+    """The flat start vector from None (default start), text, a dict or an array."""
+    if isinstance(obj, Objective):
+        if x0 is None:
+            x = obj.default_start(seed)
+        elif isinstance(x0, str):
+            x = parse_point(x0, obj, default=obj.default_start(seed))
+        elif isinstance(x0, Mapping):
+            missing = [n for n in obj.names if n not in x0]
+            base = obj.unpack(obj.default_start(seed)) if missing else {}
+            x = obj.pack({**base, **x0})
+        else:
+            x = np.asarray(x0, dtype=np.float64).ravel()
+            if x.size != obj.size:
+                raise ObjectiveError(f"x0 has {x.size} values; the objective has {obj.size}")
+    elif x0 is None:
+        raise ValueError("x0 is required when the objective is a Python callable")
+    else:
+        x = np.asarray(x0, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ObjectiveError("start values must be finite")
+    return np.array(x, dtype=np.float64)
+
+
+def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
+             gtol: float = 1e-8, maxiter: int = 1000, maximize: bool = False,
+             callback: Callable[[dict], bool | None] | None = None,
+             lr: float | None = None, memory: int = 10, radius: float = 1.0,
+             seed: int = 0, dims: Mapping[str, int] | None = None,
+             vars: list[str] | None = None, check_curvature_at_end: bool = True) -> Result:
+    """Minimize (or, with ``maximize=True``, maximize) an objective.
+
+    ``objective``: text in the objective language (or ``@problem``), an
+    ``Objective``, or a callable mapping a Variable to a scalar Variable.
+    ``x0``: None (the problem's standard start or a seeded random point),
+    point text (``"x=1,y=2"``), a dict of named values, or an array.
+    ``method``: one of gd, newton, bfgs, lbfgs, newton-cg, trust-ncg.
+    ``callback(record)`` receives each trace row; returning True stops.
+
+    Returns a ``Result`` with scipy's field names plus ``nhvp``,
+    ``grad_norm``, ``status`` (a ``Status``), ``curvature`` and ``trace``.
+    """
+    if not gtol >= 0 or not math.isfinite(gtol):
+        raise ValueError("gtol must be a finite number >= 0")
+    if maxiter < 0:
+        raise ValueError("maxiter must be >= 0")
+    obj = as_objective(objective, dims, vars)
+    x_start = start_point(obj, x0, seed)
+    glob = _globalization(method, lr, memory, radius)
+    sign = -1.0 if maximize else 1.0
+    f = obj if sign > 0 else (lambda z: -obj(z))
+
+    from .evaluator import Evaluator
+    ev = Evaluator(f, second_order=glob.second_order)
+    t0 = time.perf_counter()
+    with np.errstate(all="ignore"):
+        loop = Loop(ev, glob, gtol=gtol, maxiter=maxiter, callback=callback, sign=sign,
+                    objective_f=f, check=check_curvature_at_end)
+        run = loop.run(x_start)
+        curv, check_counts = _final_curvature(run, f, check_curvature_at_end)
+    elapsed = time.perf_counter() - t0
+    if sign < 0 and curv is not None:
+        curv = curv.negated()
+
+    if isinstance(obj, Objective):
+        variables, vectors = obj.variables, [n for n, s in obj.shapes.items() if s]
+        text = obj.text
+    else:
+        variables, vectors = {"x": x_start.size}, ["x"] if x_start.ndim else []
+        text = getattr(objective, "__name__", repr(objective))
+    grad_norm = float(np.max(np.abs(run.g))) if run.g.size else 0.0
+    return Result(
+        objective=text, method=method, variables=variables, vectors=vectors,
+        x=run.x, fun=sign * run.f, jac=sign * run.g, grad_norm=grad_norm,
+        success=run.status is Status.CONVERGED, status=run.status, message=run.message,
+        nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,
+        curvature=_curvature_dict(curv, check_counts), trace=run.trace,
+    )
+
+
+def _final_curvature(run, f, enabled: bool):
+    """The curvature verdict at the final point (reusing the loop's when it
+    checked this very point), with the work the check did."""
+    if not enabled or not np.all(np.isfinite(run.x)) or not math.isfinite(run.f):
+        return None, {}
+    if run.curvature is not None:
+        return run.curvature, {}
+    curv, ev = check_curvature(f, run.x)
+    return curv, {"nhev": ev.nhev, "nhvp": ev.nhvp}
+
+
+def _curvature_dict(curv, counts: dict) -> dict:
+    if curv is None:
+        return {"min_eigenvalue": None, "max_eigenvalue": None, "verdict": "not certified",
+                "method": None}
+    return {"min_eigenvalue": curv.min_eigenvalue, "max_eigenvalue": curv.max_eigenvalue,
+            "verdict": curv.verdict, "method": curv.method, **counts}

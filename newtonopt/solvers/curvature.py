@@ -1,0 +1,87 @@
+"""Is a stationary point a minimum?  The extreme Hessian eigenvalues decide.
+
+Dense ``eigh`` of the Hessian for n <= ``DENSE_LIMIT``; above, the Lanczos
+iteration on Hessian-vector products (Golub & Van Loan, Alg. 10.1.1; Saad,
+"Numerical Methods for Large Eigenvalue Problems", §6.6).  Lanczos keeps
+three vectors, not the Krylov basis, so n = 10^6 stays within a few arrays;
+the Ritz vector, when wanted, comes from a second identical pass.
+Without reorthogonalization Ritz values can repeat ("ghosts") but the
+extreme ones converge first, and those are all a verdict needs.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+DENSE_LIMIT = 2000
+LANCZOS_STEPS = 40
+_TOL = 1e-8  # |lambda| below _TOL * max(1, |lambda|max) is "zero": not certified
+
+
+@dataclass
+class Curvature:
+    min_eigenvalue: float
+    max_eigenvalue: float
+    vector: np.ndarray | None   # unit eigenvector of min_eigenvalue, when computed
+    method: str                 # "dense" or "lanczos"
+
+    @property
+    def verdict(self) -> str:
+        scale = _TOL * max(1.0, abs(self.min_eigenvalue), abs(self.max_eigenvalue))
+        if self.min_eigenvalue > scale:
+            return "minimum"
+        if self.min_eigenvalue < -scale:
+            return "maximum" if self.max_eigenvalue < -scale else "saddle"
+        return "not certified"
+
+    def negated(self) -> "Curvature":
+        """The curvature of -f (used to report a maximization)."""
+        return Curvature(-self.max_eigenvalue, -self.min_eigenvalue, None, self.method)
+
+
+def _recurrence(matvec: Callable[[np.ndarray], np.ndarray], n: int, seed: int):
+    """The Lanczos three-term recurrence: yields (q_j, alpha_j, beta_j)."""
+    q = np.random.default_rng(seed).standard_normal(n)
+    q /= np.linalg.norm(q)
+    q_prev, beta = np.zeros(n), 0.0
+    while True:
+        w = matvec(q) - beta * q_prev
+        alpha = float(w @ q)
+        w -= alpha * q
+        beta = float(np.linalg.norm(w))
+        yield q, alpha, beta
+        if beta <= 1e-12 * max(1.0, abs(alpha)):
+            return  # an invariant subspace: the Ritz values are exact
+        q_prev, q = q, w / beta
+
+
+def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
+            want_vector: bool, seed: int = 0) -> Curvature:
+    """Extreme eigenvalues of a symmetric operator from ``steps`` Lanczos steps."""
+    alphas, betas = [], []
+    for _, alpha, beta in itertools.islice(_recurrence(matvec, n, seed), steps):
+        alphas.append(alpha)
+        betas.append(beta)
+    m = len(alphas)
+    t = np.diag(alphas) + np.diag(betas[:m - 1], 1) + np.diag(betas[:m - 1], -1)
+    theta, s = np.linalg.eigh(t)
+    vector = None
+    if want_vector:
+        vector = np.zeros(n)
+        for (q, _, _), c in zip(_recurrence(matvec, n, seed), s[:, 0]):
+            vector += c * q
+        vector /= np.linalg.norm(vector)
+    return Curvature(float(theta[0]), float(theta[-1]), vector, "lanczos")
+
+
+def curvature(hessian: Callable[[], np.ndarray],
+              hvp: Callable[[np.ndarray], np.ndarray], n: int,
+              want_vector: bool = False) -> Curvature:
+    """Extreme eigenvalues at a point, densely or by Lanczos by size."""
+    if n <= DENSE_LIMIT:
+        lam, q = np.linalg.eigh(hessian())
+        return Curvature(float(lam[0]), float(lam[-1]), q[:, 0], "dense")
+    return lanczos(hvp, n, min(n, LANCZOS_STEPS), want_vector)

@@ -1,0 +1,171 @@
+"""Line searches along a descent direction p from x: phi(a) = f(x + a p).
+
+* ``backtracking``: Armijo sufficient decrease with safeguarded quadratic
+  interpolation (Nocedal & Wright, Alg. 3.1 and eq. 3.57).  Needs f only.
+* ``strong_wolfe``: bracketing and zoom with safeguarded cubic
+  interpolation (Nocedal & Wright, Alg. 3.5 and 3.6, eq. 3.59).  Where the
+  change in f is at rounding level (within ``NOISE`` |f|), sufficient
+  decrease is judged by the exact slope instead: Hager & Zhang's
+  approximate Wolfe condition phi'(a) <= (2 delta - 1) phi'(0), delta = 0.1
+  (SIAM J. Optim. 16 (2005), eq. 4.1).  Without it a run at |f| ~ 4 stalls
+  with ||g|| ~ 1e-7, where decreases fall below eps |f|.
+
+Both treat a non-finite trial value as "too far" and step back.  Both
+return ``Step(alpha, x, f)`` at the accepted point (whose gradient the
+Evaluator then has one backward away) or None.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluator import Evaluator
+
+C1 = 1e-4
+C2 = 0.9
+NOISE = 100 * np.finfo(float).eps
+_HZ_DELTA = 0.1
+_MAX_BACKTRACKS = 60
+_MAX_WOLFE = 40
+
+
+@dataclass
+class Step:
+    alpha: float
+    x: np.ndarray
+    f: float
+
+
+class _Line:
+    """phi(a) and phi'(a) along x + a p through the evaluator."""
+
+    def __init__(self, ev: Evaluator, x: np.ndarray, p: np.ndarray) -> None:
+        self.ev, self.x, self.p = ev, x, p
+
+    def point(self, a: float) -> np.ndarray:
+        return self.x + a * self.p
+
+    def phi(self, a: float) -> tuple[np.ndarray, float]:
+        xa = self.point(a)
+        return xa, self.ev.f(xa)
+
+    def dphi(self, xa: np.ndarray) -> float:
+        return float(self.ev.grad(xa) @ self.p)
+
+    def decreased(self, a: float, xa: np.ndarray, fa: float, f0: float,
+                  dphi0: float, c1: float) -> bool:
+        """Armijo, or approximate Wolfe where f is flat to rounding."""
+        if not math.isfinite(fa):
+            return False
+        if fa <= f0 + c1 * a * dphi0:
+            return True
+        return fa <= f0 + NOISE * abs(f0) and self.dphi(xa) <= (2 * _HZ_DELTA - 1) * dphi0
+
+
+def backtracking(ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
+                 dphi0: float, alpha: float = 1.0, curvature: float = 0.0,
+                 c1: float = C1) -> Step | None:
+    """Largest tried a with f(x + a p) <= f0 + c1 (a phi'(0) + a^2 curvature / 2).
+
+    ``curvature`` = p'Hp < 0 along a direction of negative curvature (where
+    phi'(0) may be 0), so the test asks for the decrease the quadratic model
+    promises (Moré & Sorensen's second-order Armijo condition).
+    """
+    line = _Line(ev, x, p)
+    for _ in range(_MAX_BACKTRACKS):
+        xa, fa = line.phi(alpha)
+        model = alpha * dphi0 + 0.5 * alpha * alpha * curvature
+        if math.isfinite(fa) and fa <= f0 + c1 * model and (model < 0 or fa < f0):
+            return Step(alpha, xa, fa)
+        if math.isfinite(fa) and dphi0 < 0:
+            # Minimizer of the quadratic through phi(0), phi'(0), phi(alpha).
+            denom = 2.0 * (fa - f0 - dphi0 * alpha)
+            trial = -dphi0 * alpha * alpha / denom if denom > 0 else 0.5 * alpha
+            alpha = min(max(trial, 0.1 * alpha), 0.5 * alpha)
+        else:
+            alpha *= 0.1 if not math.isfinite(fa) else 0.5
+        if alpha * np.max(np.abs(p)) <= np.finfo(float).tiny:
+            break
+    return None
+
+
+def _cubic_min(a0, f0, d0, a1, f1, d1) -> float | None:
+    """Minimizer of the cubic through (a0, f0, d0), (a1, f1, d1) (N&W 3.59)."""
+    if a0 == a1:
+        return None
+    e1 = d0 + d1 - 3.0 * (f0 - f1) / (a0 - a1)
+    disc = e1 * e1 - d0 * d1
+    if not (disc >= 0 and math.isfinite(disc)):
+        return None
+    e2 = math.copysign(math.sqrt(disc), a1 - a0)
+    denom = d1 - d0 + 2.0 * e2
+    if denom == 0:
+        return None
+    a = a1 - (a1 - a0) * (d1 + e2 - e1) / denom
+    return a if math.isfinite(a) else None
+
+
+def strong_wolfe(ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
+                 dphi0: float, alpha: float = 1.0, c1: float = C1, c2: float = C2,
+                 alpha_max: float = 1e10) -> Step | None:
+    """A step satisfying the strong Wolfe conditions
+    f(x + a p) <= f0 + c1 a phi'(0) and |phi'(a)| <= c2 |phi'(0)|."""
+    line = _Line(ev, x, p)
+    prev = (0.0, f0, dphi0)
+    for i in range(_MAX_WOLFE):
+        xa, fa = line.phi(alpha)
+        if not math.isfinite(fa):
+            alpha = prev[0] + 0.1 * (alpha - prev[0])
+            continue
+        if not line.decreased(alpha, xa, fa, f0, dphi0, c1) or (i > 0 and fa >= prev[1]):
+            return _zoom(line, f0, dphi0, prev, (alpha, fa, None), c1, c2)
+        da = line.dphi(xa)
+        if abs(da) <= -c2 * dphi0:
+            return Step(alpha, xa, fa)
+        if da >= 0:
+            return _zoom(line, f0, dphi0, (alpha, fa, da), prev, c1, c2)
+        prev = (alpha, fa, da)
+        if alpha >= alpha_max:
+            return None
+        alpha = min(2.0 * alpha, alpha_max)
+    return None
+
+
+def _zoom(line: _Line, f0: float, dphi0: float, lo, hi, c1: float, c2: float) -> Step | None:
+    """N&W Alg. 3.6: shrink [lo, hi] (lo the best point so far, satisfying
+    sufficient decrease) until a point meets the strong Wolfe conditions."""
+    for _ in range(_MAX_WOLFE):
+        a_lo, f_lo, d_lo = lo
+        a_hi, f_hi, d_hi = hi
+        width = a_hi - a_lo
+        if abs(width) <= 1e-16 * max(1.0, abs(a_lo)):
+            break
+        trial = None
+        if d_hi is not None:
+            trial = _cubic_min(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi)
+        elif math.isfinite(f_hi):
+            # Quadratic through f_lo, d_lo and f_hi when phi'(hi) is unknown.
+            denom = 2.0 * (f_hi - f_lo - d_lo * width)
+            if denom > 0:
+                trial = a_lo - d_lo * width * width / denom
+        lo_edge, hi_edge = sorted((a_lo + 0.1 * width, a_hi - 0.1 * width))
+        if trial is None or not lo_edge <= trial <= hi_edge:
+            trial = a_lo + 0.5 * width
+        xa, fa = line.phi(trial)
+        if not line.decreased(trial, xa, fa, f0, dphi0, c1) or fa >= f_lo:
+            hi = (trial, fa, None)
+            continue
+        da = line.dphi(xa)
+        if abs(da) <= -c2 * dphi0:
+            return Step(trial, xa, fa)
+        if da * (a_hi - a_lo) >= 0:
+            hi = lo
+        lo = (trial, fa, da)
+    # The bracket collapsed: accept the best point if it decreased f at all.
+    a_lo, f_lo, _ = lo
+    if a_lo > 0 and f_lo < f0:
+        xa, fa = line.phi(a_lo)
+        return Step(a_lo, xa, fa)
+    return None

@@ -1,0 +1,175 @@
+"""The outer iteration, written once for every method.
+
+Each iteration: stop if f or g is not finite, if ||g||_inf <= gtol (after
+the curvature check: a saddle or maximum is not a minimum), or at maxiter;
+otherwise ask the globalization for a step, update the direction's memory,
+record a trace row and hand it to the callback.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .curvature import Curvature, curvature
+from .evaluator import Evaluator
+from .globalization import Outcome
+from .linesearch import backtracking
+from .result import Status
+
+EPS = np.finfo(float).eps
+_MAX_ESCAPES = 10
+_PRECISION_FLOOR = 100 * EPS  # decreases below this times |f| are rounding
+
+
+@dataclass
+class Run:
+    """The state of a run and what it found."""
+
+    x: np.ndarray
+    f: float
+    g: np.ndarray
+    status: Status | None = None
+    message: str = ""
+    nit: int = 0
+    cg_iters: int = 0
+    trace: list[dict] = field(default_factory=list)
+    curvature: Curvature | None = None
+
+
+def check_curvature(f, x: np.ndarray, want_vector: bool = False) -> tuple[Curvature, Evaluator]:
+    """Extreme Hessian eigenvalues of f at x, on an evaluator of its own so
+    the check's work is counted apart from the method's."""
+    ev = Evaluator(f, second_order=True)
+    return curvature(lambda: ev.hessian(x), lambda v: ev.hvp(x, v), x.size, want_vector), ev
+
+
+def _finite(f: float, g: np.ndarray) -> bool:
+    return math.isfinite(f) and bool(np.all(np.isfinite(g)))
+
+
+class Loop:
+    """Drive ``glob.step`` until a stopping test holds."""
+
+    def __init__(self, ev: Evaluator, glob, *, gtol: float, maxiter: int,
+                 callback: Callable[[dict], bool | None] | None, sign: float,
+                 objective_f, check: bool = True) -> None:
+        self.ev, self.glob = ev, glob
+        self.gtol, self.maxiter = gtol, maxiter
+        self.callback, self.sign = callback, sign
+        self.objective_f = objective_f  # sign * f, for the curvature check
+        self.check = check
+        self.t0 = time.perf_counter()
+
+    def record(self, run: Run, step: float | None, dx: float | None,
+               notes: list[str], cg: int) -> bool:
+        row = {"iter": run.nit, "fun": self.sign * run.f,
+               "grad_norm": float(np.max(np.abs(run.g))) if run.g.size else 0.0,
+               "step": step, "dx_norm": dx, **self.ev.counts(),
+               "cg_iters": cg, "notes": ",".join(notes),
+               "time_s": time.perf_counter() - self.t0}
+        run.trace.append(row)
+        return bool(self.callback(row)) if self.callback is not None else False
+
+    def run(self, x0: np.ndarray) -> Run:
+        ev = self.ev
+        x = np.array(x0, dtype=np.float64)
+        run = Run(x, *ev.f_and_grad(x))
+        escapes = 0
+        try:
+            if self.record(run, None, None, [], 0):
+                return self._stop(run, Status.CALLBACK, "the callback asked to stop")
+            while True:
+                if not _finite(run.f, run.g):
+                    return self._stop(run, Status.NON_FINITE,
+                                      f"f or its gradient is not finite at iteration {run.nit}")
+                gnorm = float(np.max(np.abs(run.g)))
+                if gnorm <= self.gtol:
+                    verdict = self._stationary(run, escapes)
+                    if verdict is not None:
+                        return verdict
+                    escapes += 1
+                    outcome = self._escape(run)
+                elif run.nit >= self.maxiter:
+                    return self._stop(run, Status.MAXITER,
+                                      f"iteration limit {self.maxiter} reached with "
+                                      f"‖g‖∞ = {gnorm:.3g} > gtol = {self.gtol:g}")
+                else:
+                    outcome = self.glob.step(ev, run.nit, run.x, run.f, run.g)
+                if outcome is None or outcome.x is None:
+                    return self._failed(run, outcome)
+                run.nit += 1
+                run.cg_iters += outcome.cg_iters
+                notes = list(outcome.notes)
+                dx = 0.0
+                if outcome.accepted:
+                    g_new = ev.grad(outcome.x)
+                    s = outcome.x - run.x
+                    dx = float(np.linalg.norm(s))
+                    if _finite(outcome.f, g_new):
+                        notes += self.glob.accepted(s, g_new - run.g)
+                    run.x, run.f, run.g = outcome.x, outcome.f, g_new
+                    run.curvature = None
+                if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
+                    return self._stop(run, Status.CALLBACK, "the callback asked to stop")
+        except KeyboardInterrupt:
+            return self._stop(run, Status.INTERRUPTED,
+                              f"interrupted after {run.nit} iterations; x is the best point so far")
+
+    def _stop(self, run: Run, status: Status, message: str) -> Run:
+        run.status, run.message = status, message
+        return run
+
+    def _stationary(self, run: Run, escapes: int) -> Run | None:
+        """Stop at a stationary point unless it is a saddle or maximum that
+        a second-order method can still leave (then return None)."""
+        gnorm = float(np.max(np.abs(run.g)))
+        if self.check and run.curvature is None:
+            run.curvature = check_curvature(self.objective_f, run.x,
+                                            want_vector=self.glob.second_order)[0]
+        verdict = run.curvature.verdict if self.check else "not certified"
+        if verdict in ("minimum", "not certified"):
+            return self._stop(run, Status.CONVERGED,
+                              f"‖g‖∞ = {gnorm:.3g} <= gtol = {self.gtol:g}")
+        if self.glob.second_order and escapes < _MAX_ESCAPES:
+            return None
+        lam = run.curvature.min_eigenvalue
+        where = "maximum" if verdict == "maximum" else "saddle point"
+        if self.sign < 0:
+            where = {"maximum": "minimum", "saddle point": "saddle point"}[where]
+        return self._stop(run, Status.STATIONARY_NOT_MINIMUM,
+                          f"‖g‖∞ = {gnorm:.3g} <= gtol at a {where} "
+                          f"(smallest Hessian eigenvalue {self.sign * lam:.3g}); "
+                          "the method uses no curvature to leave it")
+
+    def _escape(self, run: Run):
+        """Leave a saddle or maximum along the most negative curvature
+        direction v (unit length, oriented downhill), with the second-order
+        Armijo test of ``backtracking``."""
+        c = run.curvature
+        v = c.vector if float(run.g @ c.vector) <= 0 else -c.vector
+        scale = max(1.0, float(np.linalg.norm(run.x)))
+        p = scale * v
+        found = backtracking(self.ev, run.x, run.f, p, float(run.g @ p),
+                             curvature=c.min_eigenvalue * scale * scale)
+        if found is None:
+            return None
+        return Outcome(found.x, found.f, found.alpha, 0.0, ["neg-curv", "escape"])
+
+    def _failed(self, run: Run, outcome) -> Run:
+        gnorm = float(np.max(np.abs(run.g)))
+        floor = _PRECISION_FLOOR * max(abs(run.f), np.finfo(float).tiny)
+        predicted = outcome.predicted if outcome is not None else 0.0
+        if predicted <= floor:
+            return self._stop(run, Status.PRECISION_LIMITED,
+                              f"no further decrease is representable in float64: the model "
+                              f"predicts {predicted:.2g}, below the rounding floor "
+                              f"100·eps·|f| = {floor:.2g}; ‖g‖∞ = {gnorm:.3g} > gtol = {self.gtol:g}")
+        what = ("the trust region collapsed" if getattr(self.glob, "label", "") == "radius"
+                else "the line search found no acceptable step")
+        if outcome is None:
+            what = "no step along the negative curvature direction decreased f"
+        return self._stop(run, Status.LINE_SEARCH_FAILED, f"{what}; ‖g‖∞ = {gnorm:.3g}")

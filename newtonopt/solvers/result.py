@@ -1,0 +1,62 @@
+"""How a run ended (``Status``) and what it found (``Result``).
+
+Field names follow scipy's ``OptimizeResult`` (x, fun, jac, nit, nfev, njev,
+nhev, status, success, message), with ``nhvp`` kept apart from ``nhev`` as
+Optim.jl does, and a named status in the spirit of Optim's TerminationCode.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+
+
+class Status(str, enum.Enum):
+    CONVERGED = "converged"
+    STATIONARY_NOT_MINIMUM = "stationary_not_minimum"
+    MAXITER = "maxiter"
+    LINE_SEARCH_FAILED = "line_search_failed"
+    PRECISION_LIMITED = "precision_limited"
+    NON_FINITE = "non_finite"
+    CALLBACK = "callback"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Result(dict):
+    """A scipy-like result: attribute and dict access to the same fields.
+
+    ``x``, ``jac`` and ``x0`` are flat float64 arrays; ``variables`` maps
+    each variable name to its size and ``vectors`` lists those that are
+    vectors, so ``named(vector)`` gives the ``{"x": 1.0, "y": [..]}`` form
+    the JSON output uses.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __repr__(self) -> str:
+        keys = ("method", "status", "fun", "grad_norm", "nit", "nfev", "njev", "nhev", "nhvp")
+        inner = ", ".join(f"{k}={self[k]!r}" for k in keys if k in self)
+        return f"Result({inner})"
+
+    def named(self, vector: np.ndarray) -> dict[str, Any]:
+        """A flat vector as ``{name: float or list}``."""
+        out, offset = {}, 0
+        vector = np.asarray(vector, dtype=float)
+        for name, size in self["variables"].items():
+            part = vector[offset:offset + size]
+            out[name] = part.tolist() if name in self["vectors"] else float(part[0])
+            offset += size
+        return out
