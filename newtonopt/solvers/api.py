@@ -11,6 +11,7 @@ from newtonopt.autodiff import Variable
 from newtonopt.expr import Objective, ObjectiveError, parse, parse_point
 
 from .directions import DIRECTIONS, LBFGS
+from .evaluator import Evaluator
 from .globalization import LineSearch
 from .loop import Loop, check_curvature
 from .result import Result, Status
@@ -89,7 +90,6 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     sign = -1.0 if maximize else 1.0
     f = obj if sign > 0 else (lambda z: -obj(z))
 
-    from .evaluator import Evaluator
     ev = Evaluator(f, second_order=glob.second_order)
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
@@ -123,9 +123,8 @@ def _final_curvature(run, f, enabled: bool):
     if not enabled or not np.all(np.isfinite(run.x)) or not math.isfinite(run.f):
         return None, {}
     if run.curvature is not None:
-        return run.curvature, {}
-    curv, ev = check_curvature(f, run.x)
-    return curv, {"nhev": ev.nhev, "nhvp": ev.nhvp}
+        return run.curvature, run.curvature_counts
+    return check_curvature(f, run.x)
 
 
 def _curvature_dict(curv, counts: dict) -> dict:

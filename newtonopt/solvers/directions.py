@@ -49,10 +49,10 @@ class SteepestDescent(Direction):
         self._last_gs: float | None = None
 
     def compute(self, ev, x, f, g):
+        self._g = g
         return -g, [], 0
 
     def initial_step(self, g, p, decrease):
-        self._g = g
         if self._last_gs is None:
             return 1.0 / max(float(np.max(np.abs(g))), 1.0)
         return self._last_gs / float(g @ p)

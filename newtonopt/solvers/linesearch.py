@@ -128,8 +128,13 @@ def strong_wolfe(ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
             return _zoom(line, f0, dphi0, (alpha, fa, da), prev, c1, c2)
         prev = (alpha, fa, da)
         if alpha >= alpha_max:
-            return None
+            break
         alpha = min(2.0 * alpha, alpha_max)
+    # Still descending steeply after every extrapolation (f may be unbounded
+    # below): take the last point, which satisfies sufficient decrease.
+    if prev[0] > 0:
+        xa, fa = line.phi(prev[0])
+        return Step(prev[0], xa, fa)
     return None
 
 

@@ -38,13 +38,15 @@ class Run:
     cg_iters: int = 0
     trace: list[dict] = field(default_factory=list)
     curvature: Curvature | None = None
+    curvature_counts: dict = field(default_factory=dict)
 
 
-def check_curvature(f, x: np.ndarray, want_vector: bool = False) -> tuple[Curvature, Evaluator]:
+def check_curvature(f, x: np.ndarray, want_vector: bool = False) -> tuple[Curvature, dict]:
     """Extreme Hessian eigenvalues of f at x, on an evaluator of its own so
-    the check's work is counted apart from the method's."""
+    the check's work (returned as counts) is kept apart from the method's."""
     ev = Evaluator(f, second_order=True)
-    return curvature(lambda: ev.hessian(x), lambda v: ev.hvp(x, v), x.size, want_vector), ev
+    curv = curvature(lambda: ev.hessian(x), lambda v: ev.hvp(x, v), x.size, want_vector)
+    return curv, {"nhev": ev.nhev, "nhvp": ev.nhvp}
 
 
 def _finite(f: float, g: np.ndarray) -> bool:
@@ -128,8 +130,8 @@ class Loop:
         a second-order method can still leave (then return None)."""
         gnorm = float(np.max(np.abs(run.g)))
         if self.check and run.curvature is None:
-            run.curvature = check_curvature(self.objective_f, run.x,
-                                            want_vector=self.glob.second_order)[0]
+            run.curvature, run.curvature_counts = check_curvature(
+                self.objective_f, run.x, want_vector=self.glob.second_order)
         verdict = run.curvature.verdict if self.check else "not certified"
         if verdict in ("minimum", "not certified"):
             return self._stop(run, Status.CONVERGED,

@@ -1,0 +1,257 @@
+"""The six methods against known minima, DeZero's Newton iterates, scipy's
+iteration counts, and the edge cases that must end in a clean status."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import newtonopt as no
+import newtonopt.functions as F
+from newtonopt.expr import parse
+from newtonopt.problems import PROBLEMS
+from newtonopt.solvers import METHODS, Status
+
+SMALL = [("rosenbrock", 2), ("rosenbrock", 100), ("himmelblau", None), ("beale", None),
+         ("powell", None), ("wood", None), ("quadratic", None)]
+
+# What gd cannot finish in the default 1000 iterations (it reports maxiter):
+# the curved valleys and the ill-conditioned quadratic.
+GD_UNFINISHED = {("rosenbrock", 2), ("rosenbrock", 100), ("powell", None), ("wood", None),
+                 ("quadratic", None)}
+
+# Chained Rosenbrock has, for n >= 4, a local minimum near (-1, 1, ..., 1)
+# with f = 3.98662; Newton's line-search path from the standard start ends
+# there (a true minimum: the verdict is "minimum").
+ROSEN100_LOCAL_F = 3.986623854300933
+
+
+def _objective(name, n):
+    return parse("@" + name, dims={"x": n} if n else None)
+
+
+def _closest_minimizer(name, n, x):
+    mins = PROBLEMS[name].minimizers(x.size)
+    return min(mins, key=lambda m: np.linalg.norm(m - x))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name, n", SMALL)
+def test_methods_reach_the_known_minimum(method, name, n):
+    obj = _objective(name, n)
+    res = no.minimize(obj, method=method)
+    if method == "gd" and (name, n) in GD_UNFINISHED:
+        assert res.status is Status.MAXITER and not res.success
+        assert res.nit == 1000
+        return
+    assert res.status is Status.CONVERGED, res.message
+    assert res.success and res.grad_norm <= 1e-8
+    assert res.curvature["verdict"] in ("minimum", "not certified")
+    if method == "newton" and (name, n) == ("rosenbrock", 100):
+        assert res.fun == pytest.approx(ROSEN100_LOCAL_F, rel=1e-12)
+        assert res.x[0] == pytest.approx(-0.9932861, abs=1e-6)
+        assert res.curvature["verdict"] == "minimum"
+        return
+    xmin = _closest_minimizer(name, n, res.x)
+    tol = 1e-2 if name == "powell" else 1e-6   # singular: ||x|| ~ gtol^(1/3)
+    np.testing.assert_allclose(res.x, xmin, atol=tol)
+    assert res.fun == pytest.approx(PROBLEMS[name].fmin, abs=1e-10)
+
+
+def test_newton_follows_dezero_iterates_and_converges_quadratically():
+    expected = [2.0, 1.4545454545454546, 1.1510467893775467, 1.0253259289766978,
+                1.0009084519430513, 1.0000012353089454, 1.000000000002289, 1.0]
+    xs = [no.minimize("x**4 - 2*x**2", x0={"x": 2.0}, method="newton", maxiter=k,
+                      gtol=0.0).x[0]
+          for k in range(len(expected))]
+    np.testing.assert_allclose(xs, expected, rtol=0, atol=1e-12)
+    errors = [abs(x - 1) for x in xs if x != 1.0]
+    ratios = [e1 / e0 ** 2 for e0, e1 in zip(errors, errors[1:])]
+    assert max(ratios) < 3.0    # e_{k+1} <= C e_k^2 with C = f'''(1) / 2 f''(1) = 3
+    res = no.minimize("x**4 - 2*x**2", x0={"x": 2.0}, method="newton")
+    assert res.status is Status.CONVERGED and res.fun == pytest.approx(-1.0, abs=1e-20)
+    assert res.nhev == res.nit
+
+
+def test_newton_from_the_maximum_escapes_to_a_minimum():
+    res = no.minimize("x**4 - 2*x**2", x0={"x": 0.0}, method="newton")
+    assert res.status is Status.CONVERGED
+    assert abs(res.x[0]) == pytest.approx(1.0, abs=1e-12)
+    assert res.fun == pytest.approx(-1.0, abs=1e-15)
+    assert "escape" in res.trace[1]["notes"]
+
+
+@pytest.mark.parametrize("method", ["gd", "bfgs", "lbfgs"])
+def test_first_order_methods_report_the_maximum_not_success(method):
+    res = no.minimize("x**4 - 2*x**2", x0={"x": 0.0}, method=method)
+    assert res.status is Status.STATIONARY_NOT_MINIMUM and not res.success
+    assert res.curvature["verdict"] == "maximum"
+    assert res.curvature["min_eigenvalue"] == pytest.approx(-4.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "trust-ncg"])
+def test_second_order_methods_leave_a_saddle(method):
+    # f = x^2 - y^2 + y^4: saddle at 0, minima at y = +-1/sqrt(2), f = -1/4.
+    res = no.minimize("x^2 - y^2 + y^4", x0="x=0,y=0", method=method)
+    assert res.status is Status.CONVERGED
+    assert res.fun == pytest.approx(-0.25, abs=1e-14)
+    assert abs(res.x[1]) == pytest.approx(np.sqrt(0.5), abs=1e-7)
+
+
+def test_saddle_is_not_success_for_bfgs():
+    res = no.minimize("x^2 - y^2 + y^4", x0="x=0,y=0", method="bfgs")
+    assert res.status is Status.STATIONARY_NOT_MINIMUM
+    assert res.curvature["verdict"] == "saddle"
+
+
+# -- against scipy ---------------------------------------------------------------
+
+SCIPY = {"bfgs": ("BFGS", {"gtol": 1e-8}), "lbfgs": ("L-BFGS-B", {"gtol": 1e-8, "ftol": 1e-15}),
+         "newton-cg": ("Newton-CG", {"xtol": 1e-14}), "trust-ncg": ("trust-ncg", {"gtol": 1e-8})}
+
+
+@pytest.mark.parametrize("method", sorted(SCIPY))
+@pytest.mark.parametrize("name, n", SMALL)
+def test_work_within_1_5x_of_scipy_with_exact_derivatives(method, name, n):
+    from scipy.optimize import minimize as sp_minimize
+    obj = _objective(name, n)
+    x0 = obj.default_start()
+    sp_method, options = SCIPY[method]
+    kw = {}
+    if method in ("newton-cg", "trust-ncg"):
+        kw["hessp"] = lambda z, v: no.hvp(obj, z, v)
+    ref = sp_minimize(obj.value, x0, jac=lambda z: no.grad(obj, z), method=sp_method,
+                      options={**options, "maxiter": 10000}, **kw)
+    ours = no.minimize(obj, x0, method=method)
+    assert ours.success
+    if not ref.success:
+        # scipy's Newton-CG stalls on Powell's singular function (5000+ iterations).
+        assert (method, name) == ("newton-cg", "powell")
+        return
+    np.testing.assert_allclose(ours.x, ref.x, atol=1e-2 if name == "powell" else 1e-4)
+    assert ours.nit <= 1.5 * ref.nit + 2
+    assert ours.nfev <= 1.5 * ref.nfev + 2
+    assert ours.njev <= 1.5 * ref.njev + 2
+    if method in ("newton-cg", "trust-ncg"):
+        assert ours.nhvp <= 1.5 * ref.nhev + 2
+
+
+# -- clean endings ------------------------------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+def test_nan_objective_ends_non_finite(method):
+    res = no.minimize("sqrt(-1 - x^2)", x0="x=1", method=method)
+    assert res.status is Status.NON_FINITE and not res.success
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_overflow_ends_non_finite(method):
+    res = no.minimize("9**9**9**9 + x^2", x0="x=1", method=method)
+    assert res.status is Status.NON_FINITE
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unbounded_below_ends_cleanly(method):
+    res = no.minimize("-x^2 - y^2", x0="x=0.5,y=0.1", method=method, maxiter=200)
+    assert res.status in (Status.LINE_SEARCH_FAILED, Status.MAXITER, Status.NON_FINITE)
+    assert res.fun < -100 and not res.success
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "trust-ncg", "bfgs"])
+def test_singular_hessian_near_the_origin(method):
+    # H = diag(12x^2, 12y^2) vanishes at the minimizer; convergence is linear.
+    res = no.minimize("x^4 + y^4", x0="x=1e-2,y=-2e-2", method=method)
+    assert res.status is Status.CONVERGED
+    assert np.max(np.abs(res.x)) < 2e-3
+    assert res.curvature["verdict"] in ("minimum", "not certified")
+
+
+def test_precision_limit_is_named():
+    # At |f| = 1e8 a decrease below ~1e-8 is rounding: with ||g|| ~ 1e-6 the
+    # model's predicted decrease g^2/2 ~ 1e-12 cannot show in f.
+    res = no.minimize("1e8 + cosh(x - 0.3)", x0="x=1.5", method="trust-ncg", gtol=1e-14)
+    assert res.status is Status.PRECISION_LIMITED and not res.success
+    assert "float64" in res.message and res.grad_norm > 1e-14
+    assert res.x[0] == pytest.approx(0.3, abs=1e-4)
+    # BFGS judges flat steps by the exact slope (approximate Wolfe) and gets there.
+    res = no.minimize("1e8 + cosh(x - 0.3)", x0="x=1.5", method="bfgs", gtol=1e-14)
+    assert res.status is Status.CONVERGED and res.x[0] == pytest.approx(0.3, abs=1e-13)
+
+
+def test_callback_stops_and_sees_every_row():
+    rows = []
+
+    def cb(row):
+        rows.append(row)
+        return row["iter"] == 3
+
+    res = no.minimize("@rosenbrock", method="bfgs", callback=cb)
+    assert res.status is Status.CALLBACK and res.nit == 3
+    assert [r["iter"] for r in rows] == [0, 1, 2, 3]
+    assert rows == res.trace
+
+
+def test_maximize_reports_the_objective_itself():
+    res = no.minimize("-(x - 1)^2 - (y + 2)^2 + 5", method="bfgs", maximize=True)
+    assert res.success
+    np.testing.assert_allclose(res.x, [1, -2], atol=1e-8)
+    assert res.fun == pytest.approx(5.0, abs=1e-14)
+    assert res.trace[-1]["fun"] == res.fun
+    assert res.curvature["verdict"] == "maximum"
+    assert res.curvature["max_eigenvalue"] == pytest.approx(-2.0)
+
+
+def test_counts_match_the_calls_made():
+    calls = {"f": 0}
+    obj = parse("@rosenbrock")
+
+    def f(z):
+        calls["f"] += 1
+        return obj(z)
+
+    res = no.minimize(f, x0=np.array([-1.2, 1.0]), method="bfgs", check_curvature_at_end=False)
+    assert calls["f"] == res.nfev
+    assert res.njev <= res.nfev and res.nhev == 0 and res.nhvp == 0
+    assert res.trace[-1]["nfev"] == res.nfev
+
+
+def test_fixed_learning_rate_gd_on_a_quadratic():
+    # x+ = x - lr * A x with A = [[2, -1], [-1, 6]]: contracts when lr < 2/6.
+    res = no.minimize("x^2 + 3*y^2 - x*y", x0="x=1,y=1", method="gd", lr=0.1)
+    assert res.success
+    a = np.array([[2.0, -1.0], [-1.0, 6.0]])
+    z = np.array([1.0, 1.0])
+    for _ in range(res.nit):
+        z = z - 0.1 * a @ z
+    np.testing.assert_allclose(res.x, z, rtol=1e-12, atol=1e-15)
+
+
+def test_line_search_methods_decrease_f_monotonically():
+    for method in ("gd", "newton", "bfgs", "lbfgs", "newton-cg"):
+        res = no.minimize("@beale", method=method)
+        funs = [t["fun"] for t in res.trace]
+        assert all(b <= a for a, b in zip(funs, funs[1:])), method
+
+
+def test_python_callable_and_result_access():
+    res = no.minimize(lambda v: F.sum((v - 3.0) ** 2), x0=np.zeros(5), method="lbfgs")
+    np.testing.assert_allclose(res.x, 3.0, atol=1e-9)
+    assert res["fun"] == res.fun and res.success is True
+    with pytest.raises(ValueError, match="unknown method"):
+        no.minimize("x^2", method="simplex")
+    with pytest.raises(no.ObjectiveError):
+        no.minimize("x^2", x0={"x": float("nan")})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["newton-cg", "trust-ncg"])
+def test_a_million_variables_with_hvps_only(method):
+    res = no.minimize("@ext-rosenbrock", method=method, dims={"x": 10 ** 6})
+    assert res.status is Status.CONVERGED and res.grad_norm <= 1e-8
+    assert res.nhev == 0 and res.nhvp > 0
+    assert res.fun < 1e-10
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-7)
+    assert res.curvature["method"] == "lanczos"
+    assert res.curvature["verdict"] == "minimum"
+    # Each 2x2 block's Hessian at the minimum is [[802, -400], [-400, 200]].
+    lam = np.linalg.eigvalsh([[802.0, -400.0], [-400.0, 200.0]])
+    assert res.curvature["min_eigenvalue"] == pytest.approx(lam[0], rel=1e-6)
