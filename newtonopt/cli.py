@@ -1,17 +1,371 @@
-"""The ``newtonopt`` command line (click).  Commands stay thin: they parse
-options, call the library and hand results to ``newtonopt.render``."""
+"""The ``newtonopt`` command line.
+
+Commands stay thin: parse options, call the library, hand the result to
+``newtonopt.render``.  Nothing heavy is imported at module level, so
+``newtonopt --help`` and ``newtonopt problems`` load no solver code, and
+the thread settings below are in place before numpy is first imported.
+"""
 from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Any, Callable, Iterator
 
 import click
 
 from newtonopt import __version__
+from newtonopt.methods import COMPARE_DEFAULT, METHODS
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_FORMATS = click.Choice(["table", "json", "csv"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UserError(Exception):
+    """Bad input found after option parsing: message to stderr, exit 2."""
+
+
+# -- option helpers ----------------------------------------------------------------
+
+def _parse_dims(ctx, param, values) -> dict[str, int]:
+    dims = {}
+    for item in values:
+        name, eq, size = item.partition("=")
+        if not eq or not name.strip() or not size.strip().isdigit():
+            raise click.BadParameter(f"{item!r}: expected NAME=N, like x=1000")
+        dims[name.strip()] = int(size)
+    return dims
+
+
+def _parse_vars(ctx, param, value) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _common(f: Callable) -> Callable:
+    """Options shared by minimize, compare and diff."""
+    options = [
+        click.option("--dim", "dims", multiple=True, callback=_parse_dims, metavar="NAME=N",
+                     help="Make NAME a vector of N elements (repeatable)."),
+        click.option("--vars", callback=_parse_vars, metavar="A,B,C",
+                     help="Variable order (default: order of first appearance)."),
+        click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
+                     help="table for people; json or csv for programs (stdout)."),
+        click.option("--out", type=click.Path(dir_okay=False),
+                     help="Write the output to FILE (atomically) instead of stdout."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
+        click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _run_options(f: Callable) -> Callable:
+    """Options of commands that run solvers."""
+    options = [
+        click.option("--x0", help="Start: x=2,y=-1 | 2,-1 | x=0.5 | x=[1,2,3]."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the random start of a typed objective."),
+        click.option("--gtol", type=click.FloatRange(min=0), default=1e-8, show_default=True,
+                     help="Converged when the gradient's inf-norm is at most this."),
+        click.option("--maxiter", type=click.IntRange(min=0), default=1000, show_default=True),
+        click.option("--maximize", is_flag=True, help="Maximize instead."),
+        click.option("--every", type=click.IntRange(min=1), default=1,
+                     help="Show every N-th iteration (and the last)."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+                     help="gd: fixed step instead of a line search."),
+        click.option("--memory", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="lbfgs: pairs kept."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return _common(f)
+
+
+@contextlib.contextmanager
+def _user_errors(debug: bool) -> Iterator[None]:
+    """Bad input -> the compiler-style message and exit 2; anything else ->
+    one line (the traceback with --debug) and exit 1; Ctrl-C -> 130."""
+    from newtonopt.expr.errors import ObjectiveError
+
+    try:
+        yield
+    except ObjectiveError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
+        if debug:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                   "(run again with --debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+def _write(text: str, out: str | None) -> None:
+    """stdout, or FILE via a temporary file and a rename (never half-written)."""
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    directory = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".newtonopt-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _prepare(objective: str, dims: dict, vars: list | None, x0: str | None, seed: int):
+    from newtonopt.solvers.api import as_objective, start_point
+
+    obj = as_objective(objective, dims, vars)
+    return obj, start_point(obj, x0, seed)
+
+
+def _solve(obj, x, method: str, opts: dict, callback=None):
+    from newtonopt.solvers import minimize
+
+    try:
+        return minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
+                        maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
+                        callback=callback)
+    except ValueError as exc:
+        from newtonopt.expr.errors import ObjectiveError
+
+        if isinstance(exc, ObjectiveError):
+            raise
+        raise UserError(str(exc)) from None
+
+
+def _start_text(obj, x, x0: str | None, seed: int) -> str:
+    from newtonopt.render import fmt
+
+    origin = ("given" if x0 else "standard start" if obj.problem is not None
+              else f"random, --seed {seed}")
+    return f"{fmt.point(obj.unpack(x))} ({origin})"
+
+
+# -- commands ----------------------------------------------------------------------------
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"],
+                               "max_content_width": 100})
 @click.version_option(__version__, prog_name="newtonopt")
-def cli() -> None:
-    """Minimize a symbolic objective with exact derivatives."""
+@click.option("--threads", type=click.IntRange(min=1),
+              help="BLAS/OpenMP threads (default 1, or what the environment says).")
+def cli(threads: int | None) -> None:
+    """Minimize a symbolic objective with exact derivatives.
+
+    \b
+      newtonopt minimize "x**4 - 2*x**2" --method newton
+      newtonopt compare "(1-x)^2 + 100*(y-x^2)^2" --x0 x=-1.2,y=1
+      newtonopt diff "sin(x)*y" --at x=1,y=2 --hessian
+      newtonopt problems
+    """
+    for var in _THREAD_VARS:
+        if threads is not None:
+            os.environ[var] = str(threads)
+        else:
+            os.environ.setdefault(var, "1")
+
+
+@cli.command()
+@click.argument("objective")
+@click.option("--method", "-m", type=click.Choice(list(METHODS)), default="bfgs",
+              show_default=True)
+@_run_options
+def minimize(objective: str, method: str, **opts: Any) -> None:
+    """Minimize OBJECTIVE: a live table of iterations, then a summary.
+
+    OBJECTIVE is an expression like "x**4 - 2*x**2" or a built-in problem
+    like @rosenbrock (see `newtonopt problems`).
+    """
+    with _user_errors(opts["debug"]):
+        _keep_freed_memory()
+        obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
+        fmt_, quiet = opts["fmt"], opts["quiet"]
+        if quiet and fmt_ == "table":
+            res = _solve(obj, x, method, opts)
+            from newtonopt.render.fmt import quiet_line
+            _write(quiet_line(res), opts["out"])
+        else:
+            res = _minimize_shown(obj, x, method, opts)
+        sys.exit(_exit_code(res))
+
+
+def _minimize_shown(obj, x, method: str, opts: dict):
+    from newtonopt.render import data, tables
+
+    data_out = opts["fmt"] != "table"
+    console = tables.make_console(stderr=data_out)
+    show = not opts["quiet"] and (not data_out or console.is_terminal)
+    stream = None
+    if show:
+        tables.header(console, obj.text, method, _start_text(obj, x, opts["x0"], opts["seed"]))
+        label = "radius" if method == "trust-ncg" else "step"
+        stream = tables.TraceStream(console, opts["every"], label)
+    res = _solve(obj, x, method, opts, callback=stream)
+    if stream is not None:
+        stream.finish()
+    if opts["fmt"] == "json":
+        _write(data.dumps(data.result_dict(res)), opts["out"])
+    elif opts["fmt"] == "csv":
+        _write(data.trace_csv(res), opts["out"])
+    elif opts["out"]:
+        _write(_plain(lambda c: tables.summary(c, res, opts["gtol"])), opts["out"])
+    else:
+        console.print()
+        tables.summary(console, res, opts["gtol"])
+    return res
+
+
+def _plain(draw: Callable) -> str:
+    """What ``draw(console)`` prints, as plain text (for --out)."""
+    from rich.console import Console
+    import io
+
+    buf = io.StringIO()
+    draw(Console(file=buf, width=160, no_color=True, highlight=False))
+    return buf.getvalue()
+
+
+def _exit_code(res) -> int:
+    from newtonopt.solvers import Status
+
+    if res.status is Status.INTERRUPTED:
+        return 130
+    return 0 if res.success else 1
+
+
+def _keep_freed_memory() -> None:
+    from newtonopt.autodiff.allocator import keep_freed_memory
+
+    keep_freed_memory()
+
+
+@cli.command()
+@click.argument("objective")
+@click.option("--methods", default=",".join(COMPARE_DEFAULT), show_default=True,
+              help="Comma-separated methods, or 'all'.")
+@_run_options
+def compare(objective: str, methods: str, **opts: Any) -> None:
+    """Run several methods from the same start; one summary row each."""
+    names = list(METHODS) if methods.strip() == "all" else [m.strip() for m in methods.split(",")]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown method(s) {', '.join(unknown) or '(none)'}; "
+                                 f"choose from {', '.join(METHODS)} or all", param_hint="--methods")
+    with _user_errors(opts["debug"]):
+        _keep_freed_memory()
+        from newtonopt.render import data, tables
+
+        obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
+        data_out = opts["fmt"] != "table"
+        console = tables.make_console(stderr=data_out)
+        chatty = not opts["quiet"] and (not data_out or console.is_terminal)
+        if chatty:
+            tables.header(console, obj.text, ", ".join(names),
+                          _start_text(obj, x, opts["x0"], opts["seed"]))
+        results, crashed = [], False
+        for method in names:
+            try:
+                res = _solve(obj, x, method, opts)
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one crashed method does not stop the rest
+                if opts["debug"]:
+                    raise
+                click.echo(f"{method}: internal error: {type(exc).__name__}: {exc}", err=True)
+                crashed = True
+                continue
+            results.append(res)
+            if chatty:
+                tables.line(console, f"  {method:<10} {res.status}  ({res.nit} iterations, "
+                                     f"{res.time_s:.3g}s)")
+        if opts["fmt"] == "json":
+            _write(data.dumps([data.result_dict(r) for r in results]), opts["out"])
+        elif opts["fmt"] == "csv":
+            _write(data.summary_csv(data.summary_row(r) for r in results), opts["out"])
+        elif opts["out"]:
+            _write(_plain(lambda c: tables.compare_table(c, results)), opts["out"])
+        elif results:
+            tables.compare_table(console, results)
+        sys.exit(1 if crashed else 0)
+
+
+@cli.command()
+@click.argument("objective")
+@click.option("--at", "at", required=True, help="The point: x=1,y=2 (as --x0).")
+@click.option("--hessian", "with_hessian", is_flag=True, help="Also the dense Hessian.")
+@click.option("--hvp", "v", metavar="V", help="Also H v for the direction V (a point).")
+@click.option("--order", type=click.IntRange(min=0),
+              help="The ORDER-th derivative of a one-variable objective.")
+@_common
+def diff(objective: str, at: str, with_hessian: bool, v: str | None, order: int | None,
+         **opts: Any) -> None:
+    """Value and derivatives of OBJECTIVE at a point, by autodiff."""
+    if opts["fmt"] == "csv":
+        raise click.BadParameter("diff writes table or json", param_hint="--format")
+    with _user_errors(opts["debug"]):
+        from newtonopt.derivatives import derivative_report
+        from newtonopt.render import data, tables
+        from newtonopt.solvers.api import as_objective
+
+        obj = as_objective(objective, opts["dims"], opts["vars"])
+        report = derivative_report(obj, at, with_hessian, v, order)
+        if opts["fmt"] == "json":
+            _write(data.dumps(report), opts["out"])
+        elif opts["out"]:
+            _write(_plain(lambda c: tables.diff_report(c, report)), opts["out"])
+        else:
+            tables.diff_report(tables.make_console(), report)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def problems(fmt: str) -> None:
+    """List the built-in problems (use them as @name)."""
+    from newtonopt.problems import PROBLEMS
+    from newtonopt.render import data
+
+    rows = []
+    for p in PROBLEMS.values():
+        n = p.default_n or 2
+        rows.append({"name": p.name, "dimension": n, "start": p.start(n).tolist(),
+                     "fmin": p.fmin, "minimizer": p.minimizers(n)[0].tolist(),
+                     "description": p.description})
+    if fmt == "json":
+        click.echo(data.dumps(rows))
+    elif fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["name", "dimension", "fmin", "description"])
+        for r in rows:
+            writer.writerow([r["name"], r["dimension"], r["fmin"], r["description"]])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        from newtonopt.render.tables import make_console, problems_table
+
+        problems_table(make_console(), rows)
 
 
 def main() -> None:
-    cli()
+    try:
+        cli(prog_name="newtonopt")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,10 +1,11 @@
 """The double-backprop autodiff engine (imports numpy and nothing else)."""
 from .config import Config, no_grad, using_config
 from .core import Function, Parameter, Variable, as_array, as_variable
-from .functional import backprop, grad, hessian, hvp, make_hvp, value_and_grad
+from .functional import (backprop, grad, hessian, hvp, make_hvp, nth_derivative,
+                         value_and_grad)
 
 __all__ = [
     "Config", "no_grad", "using_config", "Function", "Parameter", "Variable",
-    "as_array", "as_variable", "grad", "hessian", "hvp", "make_hvp",
+    "as_array", "as_variable", "backprop", "grad", "hessian", "hvp", "make_hvp", "nth_derivative",
     "value_and_grad",
 ]

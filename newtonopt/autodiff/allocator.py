@@ -13,7 +13,6 @@ caller decides for their own process.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -24,10 +23,10 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
 
     Returns False (and changes nothing) where the C library is not glibc.
     """
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        # The process's own symbol table includes the C library's (and
+        # asks no subprocess, unlike ctypes.util.find_library).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):
         return False
     return bool(mallopt(_M_TRIM_THRESHOLD, limit_bytes)

@@ -114,3 +114,24 @@ def hessian(f: Objective, x) -> np.ndarray:
         h[:, i] = hvp_fn(e).ravel()
         e[i] = 0.0
     return h.reshape(g.shape + g.shape)
+
+
+def nth_derivative(f: Objective, x, order: int) -> float:
+    """d^k f / dx^k of a function of one variable by k nested backward
+    passes, each recording the next (DeZero steps 33-34)."""
+    if order < 0:
+        raise ValueError("order must be >= 0")
+    xv = _leaf(x)
+    if xv.size != 1:
+        raise ValueError("nth_derivative needs a function of one variable")
+    y = f(xv)
+    if order == 0:
+        return _scalar(y)
+    y.backward(create_graph=True)
+    for _ in range(order - 1):
+        g = _take_grad(xv)
+        if g is None:
+            return 0.0
+        g.backward(create_graph=True)
+    g = _take_grad(xv)
+    return 0.0 if g is None else float(g.data.reshape(()))

@@ -9,6 +9,7 @@ import numpy as np
 
 from newtonopt.autodiff import Variable
 from newtonopt.expr import Objective, ObjectiveError, parse, parse_point
+from newtonopt.methods import METHODS as METHOD_NAMES
 
 from .directions import DIRECTIONS, LBFGS
 from .evaluator import Evaluator
@@ -17,7 +18,7 @@ from .loop import Loop, check_curvature
 from .result import Result, Status
 from .trust_region import TrustRegion
 
-METHODS = ("gd", "newton", "bfgs", "lbfgs", "newton-cg", "trust-ncg")
+METHODS = tuple(METHOD_NAMES)
 
 
 def _globalization(method: str, lr: float | None, memory: int, radius: float):

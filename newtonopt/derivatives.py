@@ -1,0 +1,38 @@
+"""What ``newtonopt diff`` reports: value, gradient, Hessian, H v, or the
+k-th derivative of a one-variable objective, all by autodiff."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from newtonopt.autodiff import hessian, hvp, nth_derivative, value_and_grad
+from newtonopt.expr import Objective, ObjectiveError, parse_point
+
+
+def _labels(obj: Objective) -> list[str]:
+    return [name if not obj.shapes[name] else f"{name}[{i}]"
+            for name in obj.names for i in range(obj.variables[name])]
+
+
+def derivative_report(obj: Objective, at: str, with_hessian: bool = False,
+                      v: str | None = None, order: int | None = None) -> dict[str, Any]:
+    """The derivatives of ``obj`` at the point text ``at`` (``v``: point text
+    for the HVP direction)."""
+    x = parse_point(at, obj)
+    with np.errstate(all="ignore"):
+        value, g = value_and_grad(obj, x)
+        report: dict[str, Any] = {"objective": obj.text, "at": obj.unpack(x), "value": value,
+                                  "gradient": obj.unpack(g)}
+        if with_hessian:
+            report["hessian"] = hessian(obj, x).tolist()
+            report["hessian_labels"] = _labels(obj)
+        if v is not None:
+            report["hvp"] = obj.unpack(hvp(obj, x, parse_point(v, obj)))
+        if order is not None:
+            if obj.size != 1:
+                raise ObjectiveError(f"--order needs one scalar variable; the objective has "
+                                     f"{', '.join(obj.names)}", obj.text, 0)
+            report["derivative"] = {"order": order, "variable": obj.names[0],
+                                    "value": nth_derivative(obj, x, order)}
+    return report

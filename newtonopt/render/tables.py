@@ -1,0 +1,194 @@
+"""rich output for people: the live iteration table, the summary block, the
+comparison table, the problem list and derivative reports.
+
+Colors only where rich sees a terminal, never with NO_COLOR (rich reads it).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import fmt
+
+_NOTE_STYLE = {"neg-curv": "magenta", "H-modified": "yellow", "H-skip": "yellow",
+               "boundary": "cyan", "escape": "bold magenta", "rejected": "red", "reset": "yellow"}
+_STATUS_STYLE = {"converged": "bold green", "stationary_not_minimum": "bold yellow",
+                 "interrupted": "bold yellow"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Piped output: no width limit to wrap long rows at.
+        console = Console(stderr=stderr, highlight=False, width=int(os.environ.get("COLUMNS", 160)))
+    return console
+
+
+def line(console: Console, text: str) -> None:
+    """Print text as it is (no markup: objectives contain brackets)."""
+    console.print(Text(text))
+
+
+def header(console: Console, objective: str, method: str, start: str) -> None:
+    out = Text()
+    out.append("newtonopt ", style="bold")
+    out.append(short(objective))
+    out.append("   method ", style="dim")
+    out.append(method, style="bold")
+    out.append("\nstart: ", style="dim")
+    out.append(start)
+    console.print(out)
+
+
+# -- the live iteration table ---------------------------------------------------
+
+_COLUMNS = [("iter", 5), ("f", 15), ("‖g‖∞", 9), ("step", 9), ("‖Δx‖", 9), ("f/g/H/Hv", 15),
+            ("notes", 0)]
+
+
+class TraceStream:
+    """Prints each trace row as the solver produces it (every ``every``-th
+    and the last), under a header printed once."""
+
+    def __init__(self, console: Console, every: int = 1, step_label: str = "step") -> None:
+        self.console = console
+        self.every = max(1, every)
+        self.last_printed = -1
+        self.pending: dict | None = None
+        header = [(step_label if name == "step" else name, w) for name, w in _COLUMNS]
+        self.console.print(Text(self._line([n for n, _ in header]), style="bold"))
+
+    def _line(self, cells: list[str]) -> str:
+        return " ".join(c.rjust(w) if w else c for c, (_, w) in zip(cells, _COLUMNS))
+
+    def __call__(self, row: dict) -> None:
+        if row["iter"] % self.every == 0:
+            self._print(row)
+        else:
+            self.pending = row
+
+    def _print(self, row: dict) -> None:
+        cells = [str(row["iter"]), fmt.num(row["fun"], 9), fmt.sci(row["grad_norm"]),
+                 fmt.sci(row["step"]), fmt.sci(row["dx_norm"]), fmt.counts(row), ""]
+        text = Text(self._line(cells))
+        for note in filter(None, row["notes"].split(",")):
+            text.append(" " + note, style=_NOTE_STYLE.get(note, ""))
+        self.console.print(text)
+        self.last_printed = row["iter"]
+        self.pending = None
+
+    def finish(self) -> None:
+        if self.pending is not None and self.pending["iter"] != self.last_printed:
+            self._print(self.pending)
+
+
+# -- summary ---------------------------------------------------------------------
+
+def _le(value: float | None, tol: float) -> str:
+    if value is None:
+        return "—"
+    return f"{fmt.sci(value)} {'≤' if value <= tol else '≰'} {fmt.sci(tol)}"
+
+
+def summary(console: Console, res, gtol: float) -> None:
+    """Optim.jl's summary block, plus the curvature verdict."""
+    status = str(res.status)
+    out = Text()
+    out.append(" * Status: ", style="bold")
+    out.append(status, style=_STATUS_STYLE.get(status, "bold red"))
+    out.append(f"  ({res.message})\n")
+    out.append(" * Candidate solution\n", style="bold")
+    out.append(f"    Final objective value:  {fmt.num(res.fun, 12)}\n")
+    for name, value in res.named(res.x).items():
+        out.append(f"    {name} = {fmt.vector(value)}\n")
+    out.append(" * Found with\n", style="bold")
+    out.append(f"    Algorithm:  {res.method}\n    Objective:  {short(res.objective)}\n")
+    out.append(f"    Start:      {fmt.point(res.named(res.x0))}\n")
+    out.append(" * Convergence measures\n", style="bold")
+    out.append(f"    ‖g‖∞ = {_le(res.grad_norm, gtol)}\n")
+    last_dx = res.trace[-1]["dx_norm"] if len(res.trace) > 1 else None
+    out.append(f"    ‖Δx‖ (last step) = {fmt.sci(last_dx)}\n")
+    out.append(" * Work counters\n", style="bold")
+    out.append(f"    Seconds run:    {res.time_s:.3g}\n    Iterations:     {res.nit}\n"
+               f"    f calls:        {res.nfev}\n    ∇f calls:       {res.njev}\n"
+               f"    ∇²f calls:      {res.nhev}\n    ∇²f·v calls:    {res.nhvp}\n"
+               f"    CG iterations:  {res.cg_iters}\n")
+    out.append(" * Curvature\n", style="bold")
+    c = res.curvature
+    if c.get("min_eigenvalue") is None:
+        out.append("    not checked\n")
+    else:
+        out.append(f"    λmin = {fmt.num(c['min_eigenvalue'])}, λmax = {fmt.num(c['max_eigenvalue'])}"
+                   f" ({c['method']}): ")
+        verdict = c["verdict"]
+        out.append(verdict, style="green" if verdict in ("minimum", "maximum") else "yellow")
+        out.append("\n")
+    console.print(out, end="")
+
+
+def short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# -- compare -----------------------------------------------------------------------
+
+def compare_table(console: Console, results: list) -> None:
+    """One row per method; the fastest converged method is starred."""
+    converged = [r for r in results if r.success]
+    fastest = min(converged, key=lambda r: r.time_s) if converged else None
+    table = Table(title=short(results[0].objective) if results else None, title_justify="left")
+    for name, justify in [("method", "left"), ("status", "left"), ("iter", "right"),
+                          ("f/g/H/Hv", "right"), ("final f", "right"), ("‖g‖∞", "right"),
+                          ("time", "right"), ("verdict", "left"), ("log₁₀‖g‖", "left")]:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for r in results:
+        status = str(r.status)
+        name = r.method + (" ★" if r is fastest else "")
+        table.add_row(name, Text(status, style=_STATUS_STYLE.get(status, "red")), str(r.nit),
+                      fmt.counts(r), fmt.num(r.fun, 8), fmt.sci(r.grad_norm),
+                      f"{r.time_s:.3g}s", r.curvature.get("verdict", ""),
+                      fmt.sparkline([t["grad_norm"] for t in r.trace]))
+    console.print(table)
+    if fastest is not None:
+        console.print(f"★ fastest converged: {fastest.method}")
+
+
+# -- problems ------------------------------------------------------------------------
+
+def problems_table(console: Console, rows: list[dict]) -> None:
+    table = Table()
+    for name in ("name", "dim", "start", "f*", "description"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row("@" + r["name"], str(r["dimension"]), fmt.vector(r["start"], edge=2),
+                      fmt.num(r["fmin"]), r["description"])
+    console.print(table)
+
+
+# -- diff ------------------------------------------------------------------------------
+
+def diff_report(console: Console, report: dict[str, Any]) -> None:
+    console.print(Text(f"f = {fmt.num(report['value'], 15)}", style="bold"))
+    if "gradient" in report:
+        console.print(f"∇f = {fmt.point(report['gradient'])}")
+    if "hvp" in report:
+        console.print(f"H·v = {fmt.point(report['hvp'])}")
+    if "derivative" in report:
+        d = report["derivative"]
+        console.print(f"d^{d['order']}f/d{d['variable']}^{d['order']} = {fmt.num(d['value'], 15)}")
+    if "hessian" in report:
+        h = report["hessian"]
+        names = report["hessian_labels"]
+        if len(names) > 12:
+            console.print(f"∇²f: {len(names)}×{len(names)} (use --format json for all entries)")
+        table = Table(title="∇²f", show_header=True, title_justify="left")
+        table.add_column("")
+        for n in names[:12]:
+            table.add_column(n, justify="right")
+        for n, row in list(zip(names, h))[:12]:
+            table.add_row(n, *[fmt.num(v, 8) for v in row[:12]])
+        console.print(table)
