@@ -21,10 +21,13 @@ _STATUS_STYLE = {"converged": "bold green", "stationary_not_minimum": "bold yell
 
 
 def make_console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    """A console on stdout or stderr.  NO_COLOR turns off every escape code
+    (rich alone would keep bold and dim); piped output is not wrapped."""
+    plain = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+    console = Console(stderr=stderr, highlight=False, **plain)
     if not console.is_terminal:
-        # Piped output: no width limit to wrap long rows at.
-        console = Console(stderr=stderr, highlight=False, width=int(os.environ.get("COLUMNS", 160)))
+        console = Console(stderr=stderr, highlight=False,
+                          width=int(os.environ.get("COLUMNS", 160)), **plain)
     return console
 
 
@@ -140,7 +143,8 @@ def compare_table(console: Console, results: list) -> None:
     """One row per method; the fastest converged method is starred."""
     converged = [r for r in results if r.success]
     fastest = min(converged, key=lambda r: r.time_s) if converged else None
-    table = Table(title=short(results[0].objective) if results else None, title_justify="left")
+    table = Table(title=Text(short(results[0].objective)) if results else None,
+                  title_justify="left")
     for name, justify in [("method", "left"), ("status", "left"), ("iter", "right"),
                           ("f/g/H/Hv", "right"), ("final f", "right"), ("‖g‖∞", "right"),
                           ("time", "right"), ("verdict", "left"), ("log₁₀‖g‖", "left")]:
@@ -154,7 +158,7 @@ def compare_table(console: Console, results: list) -> None:
                       fmt.sparkline([t["grad_norm"] for t in r.trace]))
     console.print(table)
     if fastest is not None:
-        console.print(f"★ fastest converged: {fastest.method}")
+        line(console, f"★ fastest converged: {fastest.method}")
 
 
 # -- problems ------------------------------------------------------------------------
@@ -164,8 +168,9 @@ def problems_table(console: Console, rows: list[dict]) -> None:
     for name in ("name", "dim", "start", "f*", "description"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row("@" + r["name"], str(r["dimension"]), fmt.vector(r["start"], edge=2),
-                      fmt.num(r["fmin"]), r["description"])
+        table.add_row(*map(Text, ["@" + r["name"], str(r["dimension"]),
+                                  fmt.vector(r["start"], edge=2), fmt.num(r["fmin"]),
+                                  r["description"]]))
     console.print(table)
 
 
@@ -174,21 +179,21 @@ def problems_table(console: Console, rows: list[dict]) -> None:
 def diff_report(console: Console, report: dict[str, Any]) -> None:
     console.print(Text(f"f = {fmt.num(report['value'], 15)}", style="bold"))
     if "gradient" in report:
-        console.print(f"∇f = {fmt.point(report['gradient'])}")
+        line(console, f"∇f = {fmt.point(report['gradient'])}")
     if "hvp" in report:
-        console.print(f"H·v = {fmt.point(report['hvp'])}")
+        line(console, f"H·v = {fmt.point(report['hvp'])}")
     if "derivative" in report:
         d = report["derivative"]
-        console.print(f"d^{d['order']}f/d{d['variable']}^{d['order']} = {fmt.num(d['value'], 15)}")
+        line(console, f"d^{d['order']}f/d{d['variable']}^{d['order']} = {fmt.num(d['value'], 15)}")
     if "hessian" in report:
         h = report["hessian"]
         names = report["hessian_labels"]
         if len(names) > 12:
-            console.print(f"∇²f: {len(names)}×{len(names)} (use --format json for all entries)")
+            line(console, f"∇²f: {len(names)}×{len(names)} (use --format json for all entries)")
         table = Table(title="∇²f", show_header=True, title_justify="left")
         table.add_column("")
         for n in names[:12]:
-            table.add_column(n, justify="right")
+            table.add_column(Text(n), justify="right")
         for n, row in list(zip(names, h))[:12]:
-            table.add_row(n, *[fmt.num(v, 8) for v in row[:12]])
+            table.add_row(Text(n), *[fmt.num(v, 8) for v in row[:12]])
         console.print(table)
