@@ -45,5 +45,5 @@ def no_grad() -> contextlib.AbstractContextManager:
     return using_config("enable_backprop", False)
 
 
-def backprop_enabled() -> bool:
-    return _SETTINGS["enable_backprop"].get()
+# Read on every operation: bind the getter once.
+backprop_enabled = _SETTINGS["enable_backprop"].get

@@ -41,7 +41,7 @@ class Variable:
 
     def __init__(self, data: Any, name: str | None = None,
                  requires_grad: bool = True) -> None:
-        if data is not None and not isinstance(data, np.ndarray):
+        if data is not None and type(data) is not np.ndarray and not isinstance(data, np.ndarray):
             if not isinstance(data, (int, float, complex, np.generic)):
                 raise TypeError(f"{type(data)} is not supported")
             data = np.asarray(data)
@@ -231,20 +231,25 @@ class Function:
     generation = 0
 
     def __call__(self, *inputs: Any):
-        inputs = [as_variable(x) for x in inputs]
+        # The hot path of every evaluation: kept free of helper calls.
+        inputs = [x if type(x) is Variable else as_variable(x) for x in inputs]
         ys = self.forward(*[x.data for x in inputs])
-        if not isinstance(ys, tuple):
+        if type(ys) is not tuple:
             ys = (ys,)
         record = backprop_enabled()
-        needs = not record or any(x.requires_grad for x in inputs)
-        outputs = [Variable(as_array(y), requires_grad=needs) for y in ys]
+        needs = not record
+        for x in inputs:
+            needs = needs or x.requires_grad
+        outputs = [Variable(y if type(y) is np.ndarray else np.asarray(y), requires_grad=needs)
+                   for y in ys]
         if record and needs:
-            self.generation = max(x.generation for x in inputs)
+            self.generation = generation = max([x.generation for x in inputs])
             for y in outputs:
-                y.set_creator(self)
+                y.creator = self
+                y.generation = generation + 1
             self.inputs = inputs
             self.outputs = [weakref.ref(y) for y in outputs]
-        return outputs if len(outputs) > 1 else outputs[0]
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def forward(self, *xs: np.ndarray):
         raise NotImplementedError
