@@ -1,0 +1,158 @@
+"""newtonopt against scipy.optimize.minimize, method by method.
+
+    python benchmarks/vs_scipy.py            # everything (about 2 minutes)
+    python benchmarks/vs_scipy.py --quick    # skip n = 10^6
+
+Each run is its own process, so peak memory (ru_maxrss, interpreter and
+numpy included) belongs to that run alone.  scipy gets exact derivatives:
+hand-coded numpy for the Rosenbrock family (rosen_der, rosen_hess_prod and
+the pairwise forms below), so wall-time ratios there compare our automatic
+derivatives with hand-written ones; on the small built-ins scipy is given
+our autodiff gradient and HVP, so only the counts compare.  scipy's
+Newton-CG runs with xtol = 1e-12 so that it reaches ||g||inf <= 1e-8 too
+(with its default xtol it stops early and calls it success).  Both sides
+get maxiter = 10000 and one BLAS thread.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import table  # noqa: E402
+
+SCIPY = {"bfgs": ("BFGS", {"gtol": 1e-8}),
+         "lbfgs": ("L-BFGS-B", {"gtol": 1e-8, "ftol": 1e-15, "maxcor": 10}),
+         "newton-cg": ("Newton-CG", {"xtol": 1e-12}),
+         "trust-ncg": ("trust-ncg", {"gtol": 1e-8})}
+
+
+def _ext_rosen():
+    def f(x):
+        a, b = x[::2], x[1::2]
+        return float(np.sum(100 * (b - a * a) ** 2 + (1 - a) ** 2))
+
+    def g(x):
+        a, b = x[::2], x[1::2]
+        t = b - a * a
+        out = np.empty_like(x)
+        out[::2] = -400 * a * t - 2 * (1 - a)
+        out[1::2] = 200 * t
+        return out
+
+    def hp(x, v):
+        a, b, va, vb = x[::2], x[1::2], v[::2], v[1::2]
+        out = np.empty_like(x)
+        out[::2] = (1200 * a * a - 400 * b + 2) * va - 400 * a * vb
+        out[1::2] = -400 * a * va + 200 * vb
+        return out
+
+    return f, g, hp
+
+
+def run_one(lib: str, method: str, problem: str, n: int | None) -> dict:
+    from newtonopt.expr import parse
+
+    obj = parse(problem, dims={"x": n} if n else None)
+    x0 = obj.default_start()
+    t0 = time.perf_counter()
+    if lib == "newtonopt":
+        from newtonopt import minimize
+        from newtonopt.autodiff.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as the command line does
+        t0 = time.perf_counter()
+        r = minimize(obj, x0, method=method, maxiter=10000)
+        out = {"nit": r.nit, "nfev": r.nfev, "njev": r.njev, "nh": r.nhev + r.nhvp,
+               "ok": r.success, "status": str(r.status), "g": r.grad_norm}
+    else:
+        from scipy.optimize import minimize, rosen, rosen_der, rosen_hess_prod
+
+        import newtonopt as no
+        if problem == "@rosenbrock":
+            f, g, hp = rosen, rosen_der, rosen_hess_prod
+        elif problem == "@ext-rosenbrock":
+            f, g, hp = _ext_rosen()
+        else:
+            f, g, hp = obj.value, (lambda z: no.grad(obj, z)), (lambda z, v: no.hvp(obj, z, v))
+        name, options = SCIPY[method]
+        kw = {"hessp": hp} if method in ("newton-cg", "trust-ncg") else {}
+        t0 = time.perf_counter()
+        r = minimize(f, x0, jac=g, method=name, options={**options, "maxiter": 10000}, **kw)
+        out = {"nit": int(r.nit), "nfev": int(r.nfev), "njev": int(r.njev),
+               "nh": int(getattr(r, "nhev", 0) or 0), "ok": bool(r.success),
+               "status": "success" if r.success else "failed",
+               "g": float(np.max(np.abs(r.jac)))}
+    out["time"] = time.perf_counter() - t0
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def spawn(lib: str, method: str, problem: str, n: int | None) -> dict:
+    args = [sys.executable, __file__, "--one", lib, method, problem, str(n or 0)]
+    # One BLAS thread for both: with two, scipy's dense BFGS at n = 1000 ran
+    # 186 s instead of seconds whenever the other core was busy.
+    env = {**os.environ, **{v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                               "MKL_NUM_THREADS")}}
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout)
+
+
+def cases(quick: bool):
+    small = ["@himmelblau", "@beale", "@powell", "@wood", "@quadratic"]
+    for n in (2, 100, 1000):
+        for method in ("gd", "newton", "bfgs", "lbfgs", "newton-cg", "trust-ncg"):
+            if n == 1000 and method in ("gd", "newton"):
+                continue
+            yield method, "@rosenbrock", n
+    for p in small:
+        for method in ("bfgs", "lbfgs", "newton-cg", "trust-ncg"):
+            yield method, p, None
+    for n in (10_000,) if quick else (10_000, 1_000_000):
+        for method in ("lbfgs", "newton-cg", "trust-ncg"):
+            yield method, "@ext-rosenbrock", n
+
+
+def main() -> None:
+    if "--one" in sys.argv:
+        i = sys.argv.index("--one")
+        lib, method, problem, n = sys.argv[i + 1:i + 5]
+        print(json.dumps(run_one(lib, method, problem, int(n) or None)))
+        return
+    rows = []
+    for method, problem, n in cases("--quick" in sys.argv):
+        ours = spawn("newtonopt", method, problem, n)
+        ref = spawn("scipy", method, problem, n) if method in SCIPY else None
+        label = f"{problem} n={n:,}" if n else problem
+
+        def cell(r, key, f="{}"):
+            return "—" if not r or "error" in r else f.format(r[key])
+
+        ratio = (f"{ours['time'] / ref['time']:.2f}x"
+                 if ref and "error" not in ref and "error" not in ours else "—")
+        rows.append([label, method,
+                     f"{cell(ours, 'nit')} / {cell(ref, 'nit')}",
+                     f"{cell(ours, 'nfev')} / {cell(ref, 'nfev')}",
+                     f"{cell(ours, 'njev')} / {cell(ref, 'njev')}",
+                     f"{cell(ours, 'nh')} / {cell(ref, 'nh')}",
+                     f"{cell(ours, 'status')} / {cell(ref, 'status')}",
+                     f"{cell(ours, 'g', '{:.1e}')} / {cell(ref, 'g', '{:.1e}')}",
+                     f"{cell(ours, 'time', '{:.3f}')} / {cell(ref, 'time', '{:.3f}')}",
+                     ratio,
+                     f"{cell(ours, 'rss_mb', '{:.0f}')} / {cell(ref, 'rss_mb', '{:.0f}')}"])
+        print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    print(table(["problem", "method", "nit", "nfev", "njev", "nhev+nhvp", "status",
+                 "‖g‖∞", "time s", "time ratio", "peak MB"], rows))
+    print("\nEach cell: newtonopt / scipy.  Time ratio: newtonopt / scipy.")
+
+
+if __name__ == "__main__":
+    main()
