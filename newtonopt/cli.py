@@ -363,6 +363,96 @@ def problems(fmt: str) -> None:
         problems_table(make_console(), rows)
 
 
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--jobs", "-j", "workers", type=click.IntRange(min=1), default=1,
+              show_default=True, help="Worker processes (each uses one BLAS thread).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Append results to FILE (JSON lines) instead of stdout.")
+@click.option("--resume", is_flag=True, help="Skip jobs already in --out; repair a torn line.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a job may run before it is stopped.")
+@click.option("--trace", is_flag=True, help="Keep each run's iteration trace.")
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
+              help="The closing summary: table, json, or csv (one row per run).")
+@click.option("--summarize", "results", type=click.Path(exists=True, dir_okay=False),
+              help="Summarize an existing results file; run nothing.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def batch(spec: str | None, workers: int, out: str | None, resume: bool,
+          timeout: float | None, trace: bool, fmt: str, results: str | None,
+          debug: bool) -> None:
+    """Run every (problem, start, method) job of SPEC.toml.
+
+    Each finished job is one JSON line (flushed and fsynced) in --out, or on
+    stdout; a summary with a performance profile closes the run.
+    """
+    for var in _THREAD_VARS:      # workers never oversubscribe the cores
+        os.environ[var] = "1"
+    with _user_errors(debug):
+        from newtonopt import batch as b
+
+        if results is not None:
+            try:
+                records = b.read_results(results)
+            except b.runner.BadResults as exc:
+                raise UserError(str(exc)) from None
+            _batch_summary(records, fmt, to_stdout=True)
+            return
+        if spec is None:
+            raise click.UsageError("give a SPEC.toml, or --summarize FILE")
+        if resume and out is None:
+            raise click.UsageError("--resume needs --out FILE")
+        try:
+            jobs, _ = b.load(spec)
+        except b.SpecError as exc:
+            raise UserError(str(exc)) from None
+        if out is not None and os.path.exists(out) and not resume:
+            raise UserError(f"{out} exists: add --resume to run only the missing jobs, "
+                            "or choose another file")
+        sink = b.ResultsFile(out, resume) if out else None
+        done = sink.done if sink else set()
+        todo = [j for j in jobs if j.job_id not in done]
+        from newtonopt.render import data, tables
+
+        progress = tables.BatchProgress(tables.make_console(stderr=True), len(todo))
+
+        def on_result(record: dict) -> None:
+            if sink is not None:
+                sink.write(record)
+            else:
+                click.echo(data.dumps(record))
+            progress.advance(record)
+
+        executor = b.LocalExecutor(b.job_runner(trace), timeout)
+        try:
+            finished, interrupted = b.run_batch(todo, executor, workers, on_result)
+        finally:
+            progress.stop()
+            if sink is not None:
+                sink.close()
+        previous = sink.records if sink else []
+        _batch_summary(previous + finished, fmt, to_stdout=out is not None)
+        if interrupted:
+            click.echo(f"interrupted: {len(finished)} of {len(todo)} jobs finished and "
+                       "recorded", err=True)
+            sys.exit(130)
+        sys.exit(1 if any(r.get("status") in ("error", "timeout") for r in finished) else 0)
+
+
+def _batch_summary(records: list[dict], fmt: str, to_stdout: bool) -> None:
+    from newtonopt.batch import summarize
+    from newtonopt.render import data, tables
+
+    if fmt == "json":
+        click.echo(data.dumps(summarize(records)), err=not to_stdout)
+    elif fmt == "csv":
+        rows = [{**{k: r.get(k) for k in data.SUMMARY_COLUMNS},
+                 "verdict": (r.get("curvature") or {}).get("verdict")} for r in records]
+        click.echo(data.summary_csv(rows), err=not to_stdout, nl=False)
+    elif records:
+        tables.batch_summary(tables.make_console(stderr=not to_stdout), summarize(records))
+
+
 def main() -> None:
     try:
         cli(prog_name="newtonopt")

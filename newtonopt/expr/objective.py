@@ -95,6 +95,13 @@ class Objective:
         rng = random.Random(seed)
         return np.array([rng.uniform(-1.0, 1.0) for _ in range(self.size)])
 
+    def random_start(self, seed: int) -> np.ndarray:
+        """A seeded pseudo-random start for multi-start sweeps: uniform(-1, 1)
+        added to a built-in problem's standard start (so it stays in the
+        problem's region), or uniform(-1, 1) for a typed objective."""
+        noise = np.random.default_rng(seed).uniform(-1.0, 1.0, self.size)
+        return noise + (self.default_start() if self.problem is not None else 0.0)
+
 
 def _parse_dims(dims: Mapping[str, int] | None) -> dict[str, int]:
     out = {}

@@ -197,3 +197,55 @@ def diff_report(console: Console, report: dict[str, Any]) -> None:
         for n, row in list(zip(names, h))[:12]:
             table.add_row(Text(n), *[fmt.num(v, 8) for v in row[:12]])
         console.print(table)
+
+
+# -- batch -------------------------------------------------------------------------------
+
+def batch_summary(console: Console, summary: dict) -> None:
+    """Per-method counts and medians, then the performance profile."""
+    table = Table(title=Text(f"{summary['runs']} runs on {summary['problems']} "
+                             "problem-starts"), title_justify="left")
+    for name in ("method", "solved", "failed", "errors", "median iter", "median evals"):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for m in summary["methods"]:
+        table.add_row(m["method"], str(m["solved"]), str(m["failed"]), str(m["errors"]),
+                      fmt.num(m["median_nit"]), fmt.num(m["median_evaluations"]))
+    console.print(table)
+    profile = Table(title=Text("performance profile: share solved within τ × the best "
+                               "method's evaluations"), title_justify="left")
+    profile.add_column("method")
+    taus = list(summary["methods"][0]["profile"]) if summary["methods"] else []
+    for tau in taus:
+        profile.add_column(f"τ={tau}", justify="right")
+    for m in summary["methods"]:
+        profile.add_row(m["method"], *[f"{m['profile'][t]:.2f}" for t in taus])
+    console.print(profile)
+
+
+class BatchProgress:
+    """A progress bar on a terminal (jobs done/total, failures, elapsed, ETA);
+    nothing elsewhere."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.failures = 0
+        self.progress = None
+        if console.is_terminal:
+            self.progress = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[failures]} failed"),
+                                     TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=console)
+            self.task = self.progress.add_task("batch", total=total, failures=0)
+            self.progress.start()
+
+    def advance(self, record: dict) -> None:
+        if not record.get("success"):
+            self.failures += 1
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, failures=self.failures)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()

@@ -1,0 +1,217 @@
+"""Batch specs (TOML) -> validated jobs.
+
+    [defaults]                 # apply to every problem
+    methods = ["newton", "bfgs"]
+    gtol = 1e-8
+
+    [[problem]]                # one per problem; its keys override defaults
+    name = "rosen-1000"
+    objective = "@rosenbrock"
+    dim = { x = 1000 }
+    starts = 3                 # three seeded pseudo-random starts
+
+Everything is checked before any job runs: a bad spec raises ``SpecError``
+naming the file, the line and what is wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from newtonopt.expr import ObjectiveError, parse, parse_point
+from newtonopt.methods import METHODS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+# key -> (type check, what it should be)
+_SOLVER_KEYS = {
+    "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v),
+                "a list of method names"),
+    "gtol": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "maxiter": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                "a whole number >= 0"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "starts": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+               "a whole number >= 1"),
+    "lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "memory": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+               "a whole number >= 1"),
+    "maximize": (lambda v: isinstance(v, bool), "true or false"),
+    "dim": (lambda v: isinstance(v, dict) and all(isinstance(n, int) for n in v.values()),
+            "a table like { x = 1000 }"),
+    "vars": (lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+             "a list of names"),
+    "x0": (lambda v: isinstance(v, str), 'point text like "x=1,y=2"'),
+}
+_PROBLEM_KEYS = {
+    "name": (lambda v: isinstance(v, str) and v.strip(), "a non-empty string"),
+    "objective": (lambda v: isinstance(v, str), "objective text or @problem"),
+    **_SOLVER_KEYS,
+}
+_OPTIONS = ("gtol", "maxiter", "lr", "memory", "maximize")
+DEFAULTS = {"methods": ["bfgs"], "gtol": 1e-8, "maxiter": 1000, "seed": 0}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class SpecError(Exception):
+    """A bad spec: ``path:line: message`` (and a caret block for objectives)."""
+
+    def __init__(self, path: str, line: int | None, message: str, detail: str = "") -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}" + (f"\n{detail}" if detail else ""))
+
+
+@dataclass
+class Job:
+    """One (problem, start, method) run; plain data, so it can cross
+    processes.  The start point is rebuilt where the job runs (``start_point``)
+    rather than carried: at n = 10^6 it would be megabytes per job."""
+
+    job_id: str
+    problem: str
+    start: int
+    method: str
+    objective: str
+    dims: dict
+    vars: list | None
+    x0: str | None
+    seed: int
+    random: bool
+    options: dict
+
+
+def start_point(obj, job: Job):
+    """Start k of a job: the given x0 (start 0) over the default or a seeded
+    random start (seed + k when the problem asks for several starts)."""
+    seed = job.seed + job.start
+    base = obj.random_start(seed) if job.random else obj.default_start(seed)
+    if job.x0 is not None and job.start == 0:
+        base = parse_point(job.x0, obj, default=base)
+    return base
+
+
+class _Lines:
+    """Where keys stand in the TOML text (tomllib keeps no positions)."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z_][\w-]*)\s*\]\]?")
+    _KEY = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.tables: list[tuple[str, int, dict[str, int]]] = [("", 1, {})]
+        for number, line in enumerate(text.splitlines(), 1):
+            header = self._HEADER.match(line)
+            if header:
+                self.tables.append((header.group(1), number, {}))
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.tables[-1][2].setdefault(key.group(1), number)
+
+    def find(self, table: str, index: int, key: str | None = None) -> int | None:
+        matches = [t for t in self.tables if t[0] == table]
+        if index >= len(matches):
+            return None
+        _, header_line, keys = matches[index]
+        return keys.get(key, header_line) if key else header_line
+
+
+def load(path: str) -> tuple[list[Job], dict]:
+    """Read, check and expand a spec file into jobs."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise SpecError(path, None, f"cannot read: {exc.strerror}") from None
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise SpecError(path, int(line.group(1)) if line else None,
+                        f"TOML syntax: {exc}") from None
+    lines = _Lines(text)
+    unknown = [k for k in doc if k not in ("defaults", "problem")]
+    if unknown:
+        raise SpecError(path, lines.find("", 0, unknown[0]) or lines.find(unknown[0], 0),
+                        f"unknown top-level key {unknown[0]!r} (expected [defaults] and "
+                        "[[problem]] tables)")
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise SpecError(path, lines.find("", 0, "defaults"), "defaults must be a table")
+    _check_keys(path, lines, "defaults", 0, defaults, _SOLVER_KEYS)
+    problems = doc.get("problem", [])
+    if not isinstance(problems, list) or not problems:
+        raise SpecError(path, None, "no [[problem]] tables: nothing to run")
+    jobs: list[Job] = []
+    names: set[str] = set()
+    for i, prob in enumerate(problems):
+        _check_keys(path, lines, "problem", i, prob, _PROBLEM_KEYS)
+        for required in ("name", "objective"):
+            if required not in prob:
+                raise SpecError(path, lines.find("problem", i), f"problem #{i + 1} has no "
+                                f"{required!r}")
+        if prob["name"] in names:
+            raise SpecError(path, lines.find("problem", i, "name"),
+                            f"problem name {prob['name']!r} is used twice")
+        names.add(prob["name"])
+        jobs.extend(_expand(path, lines, i, {**DEFAULTS, **defaults, **prob}))
+    return jobs, doc
+
+
+def _check_keys(path: str, lines: _Lines, table: str, index: int, values: dict,
+                allowed: dict) -> None:
+    for key, value in values.items():
+        if key not in allowed:
+            raise SpecError(path, lines.find(table, index, key),
+                            f"unknown key {key!r} in {table} (known: {', '.join(allowed)})")
+        check, what = allowed[key]
+        if not check(value):
+            raise SpecError(path, lines.find(table, index, key),
+                            f"{key} must be {what}, got {value!r}")
+    for method in values.get("methods", []):
+        if method not in METHODS:
+            raise SpecError(path, lines.find(table, index, "methods"),
+                            f"unknown method {method!r} (known: {', '.join(METHODS)})")
+
+
+def _expand(path: str, lines: _Lines, index: int, prob: dict) -> list[Job]:
+    """(start, method) jobs of one problem, with every point computed now."""
+    def fail(key: str, exc: Exception) -> SpecError:
+        detail = exc.render() if isinstance(exc, ObjectiveError) else ""
+        message = exc.message if isinstance(exc, ObjectiveError) else str(exc)
+        return SpecError(path, lines.find("problem", index, key), message, detail)
+
+    try:
+        obj = parse(prob["objective"], prob.get("dim"), prob.get("vars"))
+    except ObjectiveError as exc:
+        raise fail("objective", exc) from None
+    starts = prob.get("starts", 1)
+    options = {k: prob[k] for k in _OPTIONS if k in prob}
+    jobs = []
+    for k in range(starts):
+        for method in prob["methods"]:
+            ident = {"problem": prob["name"], "objective": prob["objective"],
+                     "dims": prob.get("dim", {}), "vars": prob.get("vars"), "start": k,
+                     "x0": prob.get("x0"), "seed": prob["seed"], "random": starts > 1,
+                     "method": method, "options": options}
+            digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+            jobs.append(Job(digest[:16], prob["name"], k, method, prob["objective"],
+                            prob.get("dim", {}), prob.get("vars"), prob.get("x0"),
+                            prob["seed"], starts > 1, options))
+    if "x0" in prob:
+        try:
+            start_point(obj, jobs[0])
+        except ObjectiveError as exc:
+            raise fail("x0", exc) from None
+    return jobs

@@ -1,0 +1,49 @@
+"""What a batch found: per method counts and medians, and the Dolan-Moré
+performance profile (Math. Program. 91 (2002) 201-213).
+
+The cost of a run is its total number of evaluations, nfev + njev + nhev +
+nhvp.  A "problem" of the profile is a (problem, start) pair; rho_m(tau) is
+the share of them method m solves (status converged) at a cost within tau
+times the cheapest method that solved it.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+TAUS = (1, 2, 4, 8, 16)
+
+
+def cost(rec: dict) -> int:
+    return sum(int(rec.get(k) or 0) for k in ("nfev", "njev", "nhev", "nhvp"))
+
+
+def summarize(records: list[dict]) -> dict:
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for rec in records:
+        by_method[rec["method"]].append(rec)
+    best: dict[tuple, int] = {}
+    for rec in records:
+        if rec.get("success"):
+            key = (rec["problem"], rec.get("start", 0))
+            best[key] = min(best.get(key, cost(rec)), cost(rec))
+    problems = {(r["problem"], r.get("start", 0)) for r in records}
+    methods = []
+    for method, recs in by_method.items():
+        solved = [r for r in recs if r.get("success")]
+        crashed = [r for r in recs if r.get("status") in ("error", "timeout")]
+        ratios = [cost(r) / max(best[(r["problem"], r.get("start", 0))], 1) for r in solved]
+        methods.append({
+            "method": method, "runs": len(recs), "solved": len(solved),
+            "failed": len(recs) - len(solved) - len(crashed), "errors": len(crashed),
+            "median_nit": _median([r.get("nit") for r in solved]),
+            "median_evaluations": _median([cost(r) for r in solved]),
+            "profile": {str(t): (sum(1 for q in ratios if q <= t) / len(problems)
+                                 if problems else 0.0) for t in TAUS},
+        })
+    return {"problems": len(problems), "runs": len(records), "methods": methods}
+
+
+def _median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
