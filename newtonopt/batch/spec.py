@@ -137,9 +137,9 @@ def load(path: str) -> tuple[list[Job], dict]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise SpecError(path, int(line.group(1)) if line else None,
-                        f"TOML syntax: {exc}") from None
+        found = re.search(r"line (\d+)", str(exc))
+        line = int(found.group(1)) if found else len(text.rstrip("\n").splitlines()) or None
+        raise SpecError(path, line, f"TOML syntax: {exc}") from None
     lines = _Lines(text)
     unknown = [k for k in doc if k not in ("defaults", "problem")]
     if unknown:
