@@ -223,21 +223,11 @@ def _minimize_shown(obj, x, method: str, opts: dict):
     elif opts["fmt"] == "csv":
         _write(data.trace_csv(res), opts["out"])
     elif opts["out"]:
-        _write(_plain(lambda c: tables.summary(c, res, opts["gtol"])), opts["out"])
+        _write(tables.plain_text(lambda c: tables.summary(c, res, opts["gtol"])), opts["out"])
     else:
         console.print()
         tables.summary(console, res, opts["gtol"])
     return res
-
-
-def _plain(draw: Callable) -> str:
-    """What ``draw(console)`` prints, as plain text (for --out)."""
-    from rich.console import Console
-    import io
-
-    buf = io.StringIO()
-    draw(Console(file=buf, width=160, no_color=True, highlight=False))
-    return buf.getvalue()
 
 
 def _exit_code(res) -> int:
@@ -298,7 +288,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         elif opts["fmt"] == "csv":
             _write(data.summary_csv(data.summary_row(r) for r in results), opts["out"])
         elif opts["out"]:
-            _write(_plain(lambda c: tables.compare_table(c, results)), opts["out"])
+            _write(tables.plain_text(lambda c: tables.compare_table(c, results)), opts["out"])
         elif results:
             tables.compare_table(console, results)
         sys.exit(1 if crashed else 0)
@@ -327,7 +317,7 @@ def diff(objective: str, at: str, with_hessian: bool, v: str | None, order: int 
         if opts["fmt"] == "json":
             _write(data.dumps(report), opts["out"])
         elif opts["out"]:
-            _write(_plain(lambda c: tables.diff_report(c, report)), opts["out"])
+            _write(tables.plain_text(lambda c: tables.diff_report(c, report)), opts["out"])
         else:
             tables.diff_report(tables.make_console(), report)
 

@@ -195,7 +195,8 @@ def test_size_limits():
 
 def test_overflow_is_inf_not_a_hang_or_an_error():
     assert value("9**9**9**9 + x", 1.0) == np.inf
-    assert value("x * 1e308 * 10", 1.0) == np.inf
+    with np.errstate(over="ignore"):
+        assert value("x * 1e308 * 10", 1.0) == np.inf
 
 
 def test_long_sum_of_literal_data():

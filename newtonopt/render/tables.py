@@ -5,8 +5,9 @@ Colors only where rich sees a terminal, never with NO_COLOR (rich reads it).
 """
 from __future__ import annotations
 
+import io
 import os
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -29,6 +30,13 @@ def make_console(stderr: bool = False) -> Console:
         console = Console(stderr=stderr, highlight=False,
                           width=int(os.environ.get("COLUMNS", 160)), **plain)
     return console
+
+
+def plain_text(draw: Callable[[Console], None]) -> str:
+    """What ``draw(console)`` prints, as plain text (for --out files)."""
+    buf = io.StringIO()
+    draw(Console(file=buf, width=160, color_system=None, highlight=False))
+    return buf.getvalue()
 
 
 def line(console: Console, text: str) -> None:

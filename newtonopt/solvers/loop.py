@@ -170,7 +170,7 @@ class Loop:
                               f"no further decrease is representable in float64: the model "
                               f"predicts {predicted:.2g}, below the rounding floor "
                               f"100·eps·|f| = {floor:.2g}; ‖g‖∞ = {gnorm:.3g} > gtol = {self.gtol:g}")
-        what = ("the trust region collapsed" if getattr(self.glob, "label", "") == "radius"
+        what = ("the trust region collapsed" if self.glob.label == "radius"
                 else "the line search found no acceptable step")
         if outcome is None:
             what = "no step along the negative curvature direction decreased f"
