@@ -24,13 +24,14 @@ maxiter = 5000
 name = "rosenbrock-100"
 objective = "@rosenbrock"
 dim = { x = 100 }
-starts = 6
+starts = 7
 
 [[problem]]
 name = "ext-rosenbrock-20000"
 objective = "@ext-rosenbrock"
 dim = { x = 20000 }
 starts = 4
+methods = ["lbfgs", "newton-cg", "trust-ncg"]
 """
 
 

@@ -134,6 +134,15 @@ def _prepare(objective: str, dims: dict, vars: list | None, x0: str | None, seed
     return obj, start_point(obj, x0, seed)
 
 
+def _check_method(method: str, n: int) -> None:
+    from newtonopt.solvers.api import check_method
+
+    try:
+        check_method(method, n)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _solve(obj, x, method: str, opts: dict, callback=None):
     from newtonopt.solvers import minimize
 
@@ -194,6 +203,7 @@ def minimize(objective: str, method: str, **opts: Any) -> None:
     with _user_errors(opts["debug"]):
         _keep_freed_memory()
         obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
+        _check_method(method, x.size)
         fmt_, quiet = opts["fmt"], opts["quiet"]
         if quiet and fmt_ == "table":
             res = _solve(obj, x, method, opts)
@@ -261,6 +271,8 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         from newtonopt.render import data, tables
 
         obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
+        for method in names:
+            _check_method(method, x.size)
         data_out = opts["fmt"] != "table"
         console = tables.make_console(stderr=data_out)
         chatty = not opts["quiet"] and (not data_out or console.is_terminal)

@@ -196,6 +196,14 @@ def _expand(path: str, lines: _Lines, index: int, prob: dict) -> list[Job]:
         obj = parse(prob["objective"], prob.get("dim"), prob.get("vars"))
     except ObjectiveError as exc:
         raise fail("objective", exc) from None
+    from newtonopt.solvers.api import check_method
+
+    for method in prob["methods"]:
+        try:
+            check_method(method, obj.size)
+        except ValueError as exc:
+            raise SpecError(path, lines.find("problem", index, "methods")
+                            or lines.find("defaults", 0, "methods"), str(exc)) from None
     starts = prob.get("starts", 1)
     options = {k: prob[k] for k in _OPTIONS if k in prob}
     jobs = []

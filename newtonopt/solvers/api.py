@@ -21,11 +21,22 @@ from .trust_region import TrustRegion
 METHODS = tuple(METHOD_NAMES)
 
 
-def _globalization(method: str, lr: float | None, memory: int, radius: float):
+_DENSE_LIMIT_BYTES = 2 ** 31
+
+
+def check_method(method: str, n: int) -> None:
+    """Raise ValueError for an unknown method or a dense one too big for n."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method in ("newton", "bfgs") and 8 * n * n > _DENSE_LIMIT_BYTES:
+        raise ValueError(f"{method} keeps a dense {n}×{n} matrix ({8 * n * n / 2**30:.1f} GiB); "
+                         "use lbfgs, newton-cg or trust-ncg at this size")
+
+
+def _globalization(method: str, n: int, lr: float | None, memory: int, radius: float):
+    check_method(method, n)
     if method == "trust-ncg":
         return TrustRegion(radius=radius)
-    if method not in DIRECTIONS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     direction = LBFGS(memory) if method == "lbfgs" else DIRECTIONS[method]()
     return LineSearch(direction, lr if method == "gd" else None)
 
@@ -87,7 +98,7 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         raise ValueError("maxiter must be >= 0")
     obj = as_objective(objective, dims, vars)
     x_start = start_point(obj, x0, seed)
-    glob = _globalization(method, lr, memory, radius)
+    glob = _globalization(method, x_start.size, lr, memory, radius)
     sign = -1.0 if maximize else 1.0
     f = obj if sign > 0 else (lambda z: -obj(z))
 
