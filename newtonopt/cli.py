@@ -391,6 +391,7 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
     for var in _THREAD_VARS:      # workers never oversubscribe the cores
         os.environ[var] = "1"
     with _user_errors(debug):
+        _keep_freed_memory()      # inherited by the forked workers
         from newtonopt import batch as b
 
         if results is not None:
