@@ -41,7 +41,7 @@ class Variable:
 
     def __init__(self, data: Any, name: str | None = None,
                  requires_grad: bool = True) -> None:
-        if data is not None and type(data) is not np.ndarray and not isinstance(data, np.ndarray):
+        if data is not None and not isinstance(data, np.ndarray):
             if not isinstance(data, (int, float, complex, np.generic)):
                 raise TypeError(f"{type(data)} is not supported")
             data = np.asarray(data)
@@ -78,13 +78,6 @@ class Variable:
         return "variable(" + str(self.data).replace("\n", "\n" + " " * 9) + ")"
 
     # -- graph -------------------------------------------------------------
-    def set_creator(self, func: Function) -> None:
-        self.creator = func
-        self.generation = func.generation + 1
-
-    def unchain(self) -> None:
-        self.creator = None
-
     def cleargrad(self) -> None:
         self.grad = None
 

@@ -102,18 +102,23 @@ def hvp(f: Objective, x, v) -> np.ndarray:
     return make_hvp(f, x)[0](v)
 
 
+def dense_hessian(replay: Callable[[np.ndarray], np.ndarray], n: int) -> np.ndarray:
+    """The n x n Hessian from n products with e_i, symmetrized (the two
+    triangles agree to rounding)."""
+    h = np.empty((n, n))
+    e = np.zeros(n)
+    for i in range(n):
+        e[i] = 1.0
+        h[:, i] = np.ravel(replay(e))
+        e[i] = 0.0
+    return (h + h.T) / 2
+
+
 def hessian(f: Objective, x) -> np.ndarray:
     """Dense Hessian from n seeded passes through one recorded gradient
     graph: column i is H e_i.  Shape ``x.shape + x.shape``."""
     hvp_fn, _, g = make_hvp(f, x)
-    n = g.size
-    h = np.empty((n, n), dtype=g.dtype)
-    e = np.zeros(n, dtype=g.dtype)
-    for i in range(n):
-        e[i] = 1.0
-        h[:, i] = hvp_fn(e).ravel()
-        e[i] = 0.0
-    return h.reshape(g.shape + g.shape)
+    return dense_hessian(lambda v: hvp_fn(v.reshape(g.shape)), g.size).reshape(g.shape + g.shape)
 
 
 def nth_derivative(f: Objective, x, order: int) -> float:

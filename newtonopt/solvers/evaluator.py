@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from newtonopt.autodiff import Variable, backprop
+from newtonopt.autodiff.functional import dense_hessian
 
 
 class Evaluator:
@@ -90,11 +91,4 @@ class Evaluator:
         """Dense Hessian, column i = H e_i from n replays (counted once)."""
         self._check_second_order(x)
         self.nhev += 1
-        n = x.size
-        h = np.empty((n, n))
-        e = np.zeros(n)
-        for i in range(n):
-            e[i] = 1.0
-            h[:, i] = self._replay(e).ravel()
-            e[i] = 0.0
-        return (h + h.T) / 2  # symmetric to rounding; make it exactly so
+        return dense_hessian(self._replay, x.size)
