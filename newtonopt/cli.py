@@ -144,17 +144,16 @@ def _check_method(method: str, n: int) -> None:
 
 
 def _solve(obj, x, method: str, opts: dict, callback=None):
+    from newtonopt.expr.errors import ObjectiveError
     from newtonopt.solvers import minimize
 
     try:
         return minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
                         maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
                         callback=callback)
-    except ValueError as exc:
-        from newtonopt.expr.errors import ObjectiveError
-
-        if isinstance(exc, ObjectiveError):
-            raise
+    except ObjectiveError:
+        raise
+    except ValueError as exc:  # an option the solver refuses
         raise UserError(str(exc)) from None
 
 
@@ -295,6 +294,8 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
             if chatty:
                 tables.line(console, f"  {method:<10} {res.status}  ({res.nit} iterations, "
                                      f"{res.time_s:.3g}s)")
+            if _exit_code(res) == 130:
+                break  # Ctrl-C stops the comparison, not just this method
         if opts["fmt"] == "json":
             _write(data.dumps([data.result_dict(r) for r in results]), opts["out"])
         elif opts["fmt"] == "csv":
@@ -303,6 +304,8 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
             _write(tables.plain_text(lambda c: tables.compare_table(c, results)), opts["out"])
         elif results:
             tables.compare_table(console, results)
+        if results and _exit_code(results[-1]) == 130:
+            sys.exit(130)
         sys.exit(1 if crashed else 0)
 
 
