@@ -251,3 +251,31 @@ def test_summarize_an_existing_file(tmp_path):
 def test_example_sweep_spec_is_valid():
     jobs, _ = b.load(str(Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"))
     assert len(jobs) == len({j.job_id for j in jobs}) > 40
+
+
+def test_sigterm_keeps_every_finished_line_and_exits_130(tmp_path):
+    spec = write(tmp_path, """
+[defaults]
+methods = ["gd", "lbfgs"]
+maxiter = 4000
+
+[[problem]]
+name = "rosen"
+objective = "@rosenbrock"
+dim = { x = 60 }
+starts = 6
+""")
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.Popen([shutil.which("newtonopt"), "batch", spec, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or len(lines(out)) < 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    recs = lines(out)                          # every line whole and valid JSON
+    assert 2 <= len(recs) < 12 and out.read_text().endswith("\n")
+    assert "interrupted" in stderr and "performance profile" in stdout
+    r = invoke(spec, "--out", str(out), "--resume")
+    assert r.exit_code == 0 and len({x["job_id"] for x in lines(out)}) == len(lines(out)) == 12

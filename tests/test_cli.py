@@ -224,3 +224,33 @@ def test_examples_run_as_they_stand(script):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "converged" in out.stdout
+
+
+def test_internal_error_is_one_line_pointing_at_debug(monkeypatch):
+    import newtonopt.solvers
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(newtonopt.solvers, "minimize", broken)
+    r = CliRunner().invoke(cli, ["minimize", "x^2"])
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines()[-1] == (
+        "internal error: ZeroDivisionError: simulated bug (run again with --debug for the "
+        "traceback)")
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(cli, ["minimize", "x^2", "--debug"])
+    assert isinstance(r.exception, ZeroDivisionError)
+
+
+def test_threads_option_sets_the_blas_variables(monkeypatch):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert run("problems").exit_code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"          # the default
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    run("problems")
+    assert os.environ["OMP_NUM_THREADS"] == "4"               # the user's setting stands
+    run("--threads", "3", "problems")
+    assert {os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                    "MKL_NUM_THREADS")} == {"3"}
