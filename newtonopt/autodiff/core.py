@@ -106,22 +106,51 @@ class Variable:
                 heapq.heappush(heap, (-f.generation, next(order), f))
 
         push(self.creator)
+        # Grads this pass allocated itself (fresh op outputs, sums it made):
+        # without create_graph nothing else holds them, so further
+        # contributions may be added in place instead of allocating anew.
+        owned: dict[int, Variable] = {}
         with using_config("enable_backprop", create_graph):
             while heap:
                 f = heapq.heappop(heap)[2]
                 outputs = [ref() for ref in f.outputs]
-                gxs = f.backward(*[y.grad for y in outputs])
-                if not isinstance(gxs, tuple):
-                    gxs = (gxs,)
-                for x, gx in zip(f.inputs, gxs):
-                    if gx is None or not x.requires_grad:
-                        continue
-                    x.grad = gx if x.grad is None else x.grad + gx
-                    if x.creator is not None:
-                        push(x.creator)
+                gys = [y.grad for y in outputs]
+                x0 = f.inputs[0]
+                if owned and id(x0.grad) in owned and hasattr(f, "accumulate_grad"):
+                    f.accumulate_grad(x0.grad.data, gys[0].data)
+                    if x0.creator is not None:
+                        push(x0.creator)
+                else:
+                    gxs = f.backward(*gys)
+                    if not isinstance(gxs, tuple):
+                        gxs = (gxs,)
+                    for x, gx in zip(f.inputs, gxs):
+                        if gx is None or not x.requires_grad:
+                            continue
+                        self._accumulate(x, gx, owned, create_graph, f.fresh_grad)
+                        if x.creator is not None:
+                            push(x.creator)
                 if not retain_grad:
                     for y in outputs:
+                        owned.pop(id(y.grad), None)
                         y.grad = None
+
+    @staticmethod
+    def _accumulate(x: Variable, gx: Variable, owned: dict, create_graph: bool,
+                    fresh: bool) -> None:
+        """x.grad += gx: out of place, or in place into a grad this pass owns."""
+        g = x.grad
+        if g is None:
+            x.grad = gx
+            if fresh and not create_graph:
+                owned[id(gx)] = gx
+        elif id(g) in owned and g.shape == gx.shape and g.dtype == gx.dtype:
+            g.data += gx.data
+        else:
+            owned.pop(id(g), None)
+            x.grad = g + gx
+            if not create_graph:
+                owned[id(x.grad)] = x.grad
 
     # -- operators ---------------------------------------------------------
     def __add__(self, other):
@@ -222,6 +251,9 @@ class Function:
     """
 
     generation = 0
+    # True when backward (without create_graph) returns newly allocated
+    # arrays that nothing else references; the engine may then add into them.
+    fresh_grad = False
 
     def __call__(self, *inputs: Any):
         # The hot path of every evaluation: kept free of helper calls.

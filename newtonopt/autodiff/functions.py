@@ -277,7 +277,17 @@ def _is_basic_index(index: Any) -> bool:
                or p is Ellipsis for p in parts)
 
 
+def _scatter_add(gx: np.ndarray, index: Any, gy: np.ndarray) -> None:
+    """gx[index] += gy; np.add.at only where an index array may repeat."""
+    if _is_basic_index(index):
+        gx[index] += gy
+    else:
+        np.add.at(gx, index, gy)
+
+
 class GetItem(Function):
+    fresh_grad = True  # GetItemGrad allocates its zeros
+
     def __init__(self, index):
         self.index = index
 
@@ -286,6 +296,11 @@ class GetItem(Function):
 
     def backward(self, gy):
         return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+
+    def accumulate_grad(self, gx: np.ndarray, gy: np.ndarray) -> None:
+        """gx[index] += gy, into a gradient the engine owns: a slice of x
+        then costs no zeros(n) and no full-size add."""
+        _scatter_add(gx, self.index, gy)
 
 
 class GetItemGrad(Function):
@@ -299,10 +314,7 @@ class GetItemGrad(Function):
 
     def forward(self, gy):
         gx = np.zeros(self.shape, dtype=gy.dtype)
-        if _is_basic_index(self.index):
-            gx[self.index] = gy
-        else:
-            np.add.at(gx, self.index, gy)
+        _scatter_add(gx, self.index, gy)
         return gx
 
     def backward(self, ggx):
