@@ -377,3 +377,24 @@ def test_vector_output_seeds_ones_and_array_properties():
     y.backward()
     np.testing.assert_array_equal(x.grad.data, [2.0, 2.0, 2.0])
     assert (len(x), x.ndim, x.size, x.shape) == (3, 1, 3, (3,))
+
+
+def test_in_place_accumulation_of_slice_gradients_matches_closed_form():
+    # Many overlapping slices of one leaf: the engine adds them in place.
+    x0 = RNG.normal(size=9)
+    w = RNG.normal(size=8)
+    x = Variable(x0.copy())
+    y = F.sum(x[1:] * w) + F.sum(x[:-1] ** 2) + F.sum(x[::2] * 3.0) + x[4] * x[4] + F.sum(x[[0, 0, 8]])
+    y.backward(retain_grad=True)
+    want = np.zeros(9)
+    want[1:] += w
+    want[:-1] += 2 * x0[:-1]
+    want[::2] += 3.0
+    want[4] += 2 * x0[4]
+    want[0] += 2
+    want[8] += 1
+    np.testing.assert_allclose(x.grad.data, want, rtol=1e-14)
+    first = x.grad
+    (F.sum(x[2:]) * 1.0).backward()               # a second pass: out of place
+    np.testing.assert_allclose(first.data, want, rtol=1e-14)
+    np.testing.assert_allclose(x.grad.data, want + np.r_[0, 0, np.ones(7)], rtol=1e-14)
