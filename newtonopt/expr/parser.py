@@ -25,7 +25,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from newtonopt.autodiff import Variable
 import newtonopt.autodiff.functions as F
 
 from .errors import ObjectiveError

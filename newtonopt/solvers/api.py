@@ -7,7 +7,6 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from newtonopt.autodiff import Variable
 from newtonopt.expr import Objective, ObjectiveError, parse, parse_point
 from newtonopt.methods import METHODS as METHOD_NAMES
 
