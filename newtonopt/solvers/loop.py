@@ -135,7 +135,7 @@ class Loop:
         verdict = run.curvature.verdict if self.check else "not certified"
         if verdict in ("minimum", "not certified"):
             return self._stop(run, Status.CONVERGED,
-                              f"‖g‖∞ = {gnorm:.3g} <= gtol = {self.gtol:g}")
+                              f"‖g‖∞ = {gnorm:.3g} ≤ gtol = {self.gtol:g}")
         if self.glob.second_order and escapes < _MAX_ESCAPES:
             return None
         lam = run.curvature.min_eigenvalue
@@ -143,7 +143,7 @@ class Loop:
         if self.sign < 0:
             where = {"maximum": "minimum", "saddle point": "saddle point"}[where]
         return self._stop(run, Status.STATIONARY_NOT_MINIMUM,
-                          f"‖g‖∞ = {gnorm:.3g} <= gtol at a {where} "
+                          f"‖g‖∞ = {gnorm:.3g} ≤ gtol at a {where} "
                           f"(smallest Hessian eigenvalue {self.sign * lam:.3g}); "
                           "the method uses no curvature to leave it")
 
