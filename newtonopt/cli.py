@@ -22,6 +22,10 @@ _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _FORMATS = click.Choice(["table", "json", "csv"])
 
 
+# An objective may start with '-' ("-(x-1)^2"): not an option to click.
+_OBJECTIVE_COMMAND = {"ignore_unknown_options": True}
+
+
 class UserError(Exception):
     """Bad input found after option parsing: message to stderr, exit 2."""
 
@@ -188,7 +192,7 @@ def cli(threads: int | None) -> None:
             os.environ.setdefault(var, "1")
 
 
-@cli.command()
+@cli.command(context_settings=_OBJECTIVE_COMMAND)
 @click.argument("objective")
 @click.option("--method", "-m", type=click.Choice(list(METHODS)), default="bfgs",
               show_default=True)
@@ -253,7 +257,7 @@ def _keep_freed_memory() -> None:
     keep_freed_memory()
 
 
-@cli.command()
+@cli.command(context_settings=_OBJECTIVE_COMMAND)
 @click.argument("objective")
 @click.option("--methods", default=",".join(COMPARE_DEFAULT), show_default=True,
               help="Comma-separated methods, or 'all'.")
@@ -309,7 +313,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         sys.exit(1 if crashed else 0)
 
 
-@cli.command()
+@cli.command(context_settings=_OBJECTIVE_COMMAND)
 @click.argument("objective")
 @click.option("--at", "at", required=True, help="The point: x=1,y=2 (as --x0).")
 @click.option("--hessian", "with_hessian", is_flag=True, help="Also the dense Hessian.")

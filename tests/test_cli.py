@@ -254,3 +254,12 @@ def test_threads_option_sets_the_blas_variables(monkeypatch):
     run("--threads", "3", "problems")
     assert {os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                     "MKL_NUM_THREADS")} == {"3"}
+
+
+def test_objective_may_start_with_a_minus():
+    r = run("minimize", "-(x-1)^2 - (y+2)^2", "--maximize", "--format", "json")
+    res = json.loads(r.output)
+    assert r.exit_code == 0 and res["fun"] == pytest.approx(0.0, abs=1e-20)
+    assert res["x"] == pytest.approx({"x": 1.0, "y": -2.0}, abs=1e-10)
+    r = CliRunner().invoke(cli, ["minimize", "x^2", "--maxitr", "3"])
+    assert r.exit_code == 2 and "--maxitr" in r.output     # a misspelt option still fails
