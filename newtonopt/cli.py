@@ -60,6 +60,11 @@ def _common(f: Callable) -> Callable:
         click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
         click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
     ]
+    return _apply(options, f)
+
+
+def _apply(options: list[Callable], f: Callable) -> Callable:
+    """Decorate f with click options, listed in the order --help shows them."""
     for option in reversed(options):
         f = option(f)
     return f
@@ -82,9 +87,7 @@ def _run_options(f: Callable) -> Callable:
         click.option("--memory", type=click.IntRange(min=1), default=10, show_default=True,
                      help="lbfgs: pairs kept."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return _common(f)
+    return _common(_apply(options, f))
 
 
 @contextlib.contextmanager

@@ -118,10 +118,9 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     else:
         variables, vectors = {"x": x_start.size}, ["x"] if x_start.ndim else []
         text = getattr(objective, "__name__", repr(objective))
-    grad_norm = float(np.max(np.abs(run.g))) if run.g.size else 0.0
     return Result(
         objective=text, method=method, variables=variables, vectors=vectors,
-        x=run.x, fun=sign * run.f, jac=sign * run.g, grad_norm=grad_norm,
+        x=run.x, fun=sign * run.f, jac=sign * run.g, grad_norm=run.grad_norm,
         success=run.status is Status.CONVERGED, status=run.status, message=run.message,
         nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,
         curvature=_curvature_dict(curv, check_counts), trace=run.trace,

@@ -25,13 +25,18 @@ _MAX_ESCAPES = 10
 _PRECISION_FLOOR = 100 * EPS  # decreases below this times |f| are rounding
 
 
+def inf_norm(g: np.ndarray) -> float:
+    return float(np.max(np.abs(g))) if g.size else 0.0
+
+
 @dataclass
 class Run:
-    """The state of a run and what it found."""
+    """The state of a run and what it found (``grad_norm`` = ||g||_inf)."""
 
     x: np.ndarray
     f: float
     g: np.ndarray
+    grad_norm: float = field(init=False)
     status: Status | None = None
     message: str = ""
     nit: int = 0
@@ -39,6 +44,14 @@ class Run:
     trace: list[dict] = field(default_factory=list)
     curvature: Curvature | None = None
     curvature_counts: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.grad_norm = inf_norm(self.g)
+
+    def move(self, x: np.ndarray, f: float, g: np.ndarray) -> None:
+        self.x, self.f, self.g = x, f, g
+        self.grad_norm = inf_norm(g)
+        self.curvature = None
 
 
 def check_curvature(f, x: np.ndarray, want_vector: bool = False) -> tuple[Curvature, dict]:
@@ -69,7 +82,7 @@ class Loop:
     def record(self, run: Run, step: float | None, dx: float | None,
                notes: list[str], cg: int) -> bool:
         row = {"iter": run.nit, "fun": self.sign * run.f,
-               "grad_norm": float(np.max(np.abs(run.g))) if run.g.size else 0.0,
+               "grad_norm": run.grad_norm,
                "step": step, "dx_norm": dx, **self.ev.counts(),
                "cg_iters": cg, "notes": ",".join(notes),
                "time_s": time.perf_counter() - self.t0}
@@ -88,7 +101,7 @@ class Loop:
                 if not _finite(run.f, run.g):
                     return self._stop(run, Status.NON_FINITE,
                                       f"f or its gradient is not finite at iteration {run.nit}")
-                gnorm = float(np.max(np.abs(run.g)))
+                gnorm = run.grad_norm
                 if gnorm <= self.gtol:
                     verdict = self._stationary(run, escapes)
                     if verdict is not None:
@@ -113,8 +126,7 @@ class Loop:
                     dx = float(np.linalg.norm(s))
                     if _finite(outcome.f, g_new):
                         notes += self.glob.accepted(s, g_new - run.g)
-                    run.x, run.f, run.g = outcome.x, outcome.f, g_new
-                    run.curvature = None
+                    run.move(outcome.x, outcome.f, g_new)
                 if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
                     return self._stop(run, Status.CALLBACK, "the callback asked to stop")
         except KeyboardInterrupt:
@@ -128,7 +140,7 @@ class Loop:
     def _stationary(self, run: Run, escapes: int) -> Run | None:
         """Stop at a stationary point unless it is a saddle or maximum that
         a second-order method can still leave (then return None)."""
-        gnorm = float(np.max(np.abs(run.g)))
+        gnorm = run.grad_norm
         if self.check and run.curvature is None:
             run.curvature, run.curvature_counts = check_curvature(
                 self.objective_f, run.x, want_vector=self.glob.second_order)
@@ -162,7 +174,7 @@ class Loop:
         return Outcome(found.x, found.f, found.alpha, 0.0, ["neg-curv", "escape"])
 
     def _failed(self, run: Run, outcome) -> Run:
-        gnorm = float(np.max(np.abs(run.g)))
+        gnorm = run.grad_norm
         floor = _PRECISION_FLOOR * max(abs(run.f), np.finfo(float).tiny)
         predicted = outcome.predicted if outcome is not None else 0.0
         if predicted <= floor:
