@@ -223,9 +223,7 @@ def minimize(objective: str, method: str, **opts: Any) -> None:
 def _minimize_shown(obj, x, method: str, opts: dict):
     from newtonopt.render import data, tables
 
-    data_out = opts["fmt"] != "table"
-    console = tables.make_console(stderr=data_out)
-    show = not opts["quiet"] and (not data_out or console.is_terminal)
+    console, show = _talk(opts)
     stream = None
     if show:
         tables.header(console, obj.text, method, _start_text(obj, x, opts["x0"], opts["seed"]))
@@ -244,6 +242,16 @@ def _minimize_shown(obj, x, method: str, opts: dict):
         console.print()
         tables.summary(console, res, opts["gtol"])
     return res
+
+
+def _talk(opts: dict):
+    """Where progress goes, and whether to show it: stdout for tables; with
+    JSON/CSV on stdout, stderr and only when stderr is a terminal."""
+    from newtonopt.render.tables import make_console
+
+    data_out = opts["fmt"] != "table"
+    console = make_console(stderr=data_out)
+    return console, not opts["quiet"] and (not data_out or console.is_terminal)
 
 
 def _exit_code(res) -> int:
@@ -279,9 +287,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
         for method in names:
             _check_method(method, x.size)
-        data_out = opts["fmt"] != "table"
-        console = tables.make_console(stderr=data_out)
-        chatty = not opts["quiet"] and (not data_out or console.is_terminal)
+        console, chatty = _talk(opts)
         if chatty:
             tables.header(console, obj.text, ", ".join(names),
                           _start_text(obj, x, opts["x0"], opts["seed"]))
