@@ -475,7 +475,7 @@ class RPowConst(Function):
         return _unbroadcast(gy * y * np.log(self.c), x.shape)
 
 
-def _const_like(c: Any, ref: Variable) -> Any:
+def _constant(c: Any) -> Any:
     """A constant as an array; a Python number stays a number so that numpy
     keeps the Variable's dtype (float32 + 1.0 stays float32)."""
     c = _raw(c)
@@ -489,9 +489,9 @@ def _binary(x0, x1, both, right_const, left_const, plain):
         return Variable(as_array(plain(_raw(x0), _raw(x1))),
                         requires_grad=not backprop_enabled())
     if c1:
-        return right_const(_const_like(x1, x0))(x0)
+        return right_const(_constant(x1))(x0)
     if c0:
-        return left_const(_const_like(x0, x1))(x1)
+        return left_const(_constant(x0))(x1)
     return both()(x0, x1)
 
 
