@@ -422,7 +422,7 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
         if resume and out is None:
             raise click.UsageError("--resume needs --out FILE")
         try:
-            jobs, _ = b.load(spec)
+            jobs = b.load(spec)
         except b.SpecError as exc:
             raise UserError(str(exc)) from None
         if out is not None and os.path.exists(out) and not resume:

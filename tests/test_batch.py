@@ -130,7 +130,7 @@ objective = "x^2"
 name = "fine"
 objective = "@beale"
 """)
-    jobs, _ = b.load(spec)
+    jobs = b.load(spec)
     got = []
     records, interrupted = b.run_batch(jobs, LocalExecutor(_run_or_die), 2, got.append)
     assert not interrupted and len(records) == len(got) == 6
@@ -175,7 +175,7 @@ starts = 4
     assert after.startswith(before)            # earlier lines unchanged, torn line gone
     recs = lines(out)
     assert len(recs) == 16 and len({x["job_id"] for x in recs}) == 16
-    jobs, _ = b.load(spec)
+    jobs = b.load(spec)
     assert {x["job_id"] for x in recs} == {j.job_id for j in jobs}
 
 
@@ -248,7 +248,7 @@ def test_summarize_an_existing_file(tmp_path):
 
 
 def test_example_sweep_spec_is_valid():
-    jobs, _ = b.load(str(Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"))
+    jobs = b.load(str(Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"))
     assert len(jobs) == len({j.job_id for j in jobs}) > 40
 
 

@@ -126,7 +126,7 @@ class _Lines:
         return keys.get(key, header_line) if key else header_line
 
 
-def load(path: str) -> tuple[list[Job], dict]:
+def load(path: str) -> list[Job]:
     """Read, check and expand a spec file into jobs."""
     try:
         with open(path, "rb") as fh:
@@ -166,7 +166,7 @@ def load(path: str) -> tuple[list[Job], dict]:
                             f"problem name {prob['name']!r} is used twice")
         names.add(prob["name"])
         jobs.extend(_expand(path, lines, i, {**DEFAULTS, **defaults, **prob}))
-    return jobs, doc
+    return jobs
 
 
 def _check_keys(path: str, lines: _Lines, table: str, index: int, values: dict,
