@@ -16,13 +16,23 @@ _SETTINGS: dict[str, contextvars.ContextVar] = {
 
 
 class _Config:
-    """Read-only view of the settings: ``Config.enable_backprop``."""
+    """The settings as attributes: ``Config.enable_backprop``.
+
+    Assigning (``Config.enable_backprop = False``, as DeZero programs do)
+    sets the value for the current context from here on; ``using_config``
+    and ``no_grad`` set it for a ``with`` block only.
+    """
 
     def __getattr__(self, name: str) -> Any:
         try:
             return _SETTINGS[name].get()
         except KeyError:
             raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _SETTINGS:
+            _SETTINGS[name] = contextvars.ContextVar(name)
+        _SETTINGS[name].set(value)
 
 
 Config = _Config()

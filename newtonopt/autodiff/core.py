@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import weakref
 from typing import Any
 
 import numpy as np
 
 from .config import backprop_enabled, using_config
+
+_CHECK_ALIASING = os.environ.get("NEWTONOPT_CHECK_ALIASING", "") not in ("", "0")
 
 
 def as_array(x: Any) -> np.ndarray:
@@ -106,17 +109,15 @@ class Variable:
                 heapq.heappush(heap, (-f.generation, next(order), f))
 
         push(self.creator)
-        # Grads this pass allocated itself (fresh op outputs, sums it made):
-        # without create_graph nothing else holds them, so further
-        # contributions may be added in place instead of allocating anew.
-        owned: dict[int, Variable] = {}
+        owned = _Owned(create_graph, self)
         with using_config("enable_backprop", create_graph):
             while heap:
                 f = heapq.heappop(heap)[2]
                 outputs = [ref() for ref in f.outputs]
                 gys = [y.grad for y in outputs]
                 x0 = f.inputs[0]
-                if owned and id(x0.grad) in owned and hasattr(f, "accumulate_grad"):
+                if owned.by_var and hasattr(f, "accumulate_grad") and owned.holds(x0):
+                    owned.check(x0)
                     f.accumulate_grad(x0.grad.data, gys[0].data)
                     if x0.creator is not None:
                         push(x0.creator)
@@ -127,30 +128,33 @@ class Variable:
                     for x, gx in zip(f.inputs, gxs):
                         if gx is None or not x.requires_grad:
                             continue
-                        self._accumulate(x, gx, owned, create_graph, f.fresh_grad)
+                        owned.accumulate(x, gx, f.fresh_grad)
                         if x.creator is not None:
                             push(x.creator)
                 if not retain_grad:
                     for y in outputs:
-                        owned.pop(id(y.grad), None)
+                        owned.release(y)
                         y.grad = None
 
-    @staticmethod
-    def _accumulate(x: Variable, gx: Variable, owned: dict, create_graph: bool,
-                    fresh: bool) -> None:
-        """x.grad += gx: out of place, or in place into a grad this pass owns."""
-        g = x.grad
-        if g is None:
-            x.grad = gx
-            if fresh and not create_graph:
-                owned[id(gx)] = gx
-        elif id(g) in owned and g.shape == gx.shape and g.dtype == gx.dtype:
-            g.data += gx.data
-        else:
-            owned.pop(id(g), None)
-            x.grad = g + gx
-            if not create_graph:
-                owned[id(x.grad)] = x.grad
+    def unchain(self) -> None:
+        """Cut this Variable from the function that made it (it becomes a leaf)."""
+        self.creator = None
+
+    def unchain_backward(self) -> None:
+        """Cut every link upstream of this Variable's creator (as DeZero: the
+        creator itself stays), so earlier functions and values can be freed
+        (truncated backpropagation)."""
+        stack = [self.creator] if self.creator is not None else []
+        seen: set[int] = set()
+        while stack:
+            f = stack.pop()
+            if id(f) in seen:
+                continue
+            seen.add(id(f))
+            for x in f.inputs:
+                if x.creator is not None:
+                    stack.append(x.creator)
+                    x.unchain()
 
     # -- operators ---------------------------------------------------------
     def __add__(self, other):
@@ -216,8 +220,93 @@ class Variable:
     def T(self):
         return F.transpose(self)
 
+    def matmul(self, other):
+        return F.matmul(self, other)
+
+    dot = matmul
+
     def sum(self, axis=None, keepdims=False):
         return F.sum(self, axis, keepdims)
+
+
+class _Owned:
+    """The one rule behind in-place gradient accumulation.
+
+    Without ``create_graph`` a backward pass may add a contribution into a
+    Variable's ``grad`` in place, instead of allocating ``grad + gx``, only
+    when that grad's array is *owned*: the pass allocated it itself (its
+    own sum, or the output of an op whose class declares ``fresh_grad``)
+    and handed it to exactly one Variable, this one.  Ownership is keyed by
+    the Variable, not by the array, so an op that returns the same object
+    twice (``Add.backward`` returns ``gy, gy``) or a view of its input
+    gives two Variables one array, and neither owns it: the next
+    contribution to either allocates anew.  Grads from an earlier pass or
+    given by the user are never owned.
+
+    ``NEWTONOPT_CHECK_ALIASING=1`` verifies the rule before every in-place
+    add with ``np.shares_memory`` against every other grad of the pass and
+    raises ``AssertionError`` on a violation (slow; for tests).
+    """
+
+    __slots__ = ("enabled", "by_var", "arrays", "touched")
+
+    def __init__(self, create_graph: bool, output: Variable) -> None:
+        self.enabled = not create_graph
+        self.by_var: dict[int, Variable] = {}   # id(x) -> the grad x owns
+        self.arrays: dict[int, int] = {}        # id(grad array) -> id(its owner)
+        self.touched: list[Variable] | None = [output] if _CHECK_ALIASING else None
+
+    def holds(self, x: Variable) -> bool:
+        g = x.grad
+        return g is not None and self.by_var.get(id(x)) is g
+
+    def _own(self, x: Variable) -> None:
+        if not self.enabled:
+            return
+        key = id(x.grad.data)
+        other = self.arrays.get(key)
+        if other is not None and other != id(x):
+            # One array handed to two Variables: neither may add into it.
+            self.by_var.pop(other, None)
+            del self.arrays[key]
+            return
+        self.by_var[id(x)] = x.grad
+        self.arrays[key] = id(x)
+
+    def release(self, x: Variable) -> None:
+        g = self.by_var.pop(id(x), None)
+        if g is not None:
+            self.arrays.pop(id(g.data), None)
+
+    def accumulate(self, x: Variable, gx: Variable, fresh: bool) -> None:
+        """x.grad += gx: in place into a grad x owns, else out of place."""
+        if self.touched is not None:
+            self.touched.append(x)
+        g = x.grad
+        if g is None:
+            x.grad = gx
+            if fresh and gx.data.base is None:  # never a view
+                self._own(x)
+        elif self.holds(x) and g.shape == gx.shape and g.dtype == gx.dtype:
+            self.check(x)
+            g.data += gx.data
+        else:
+            self.release(x)
+            x.grad = g + gx
+            self._own(x)
+
+    def check(self, x: Variable) -> None:
+        """With NEWTONOPT_CHECK_ALIASING: no other grad shares x.grad's memory."""
+        if self.touched is None:
+            return
+        target = x.grad.data
+        for other in self.touched:
+            if other is not x and other.grad is not None and \
+                    np.shares_memory(other.grad.data, target):
+                raise AssertionError(
+                    "in-place gradient accumulation into an array another "
+                    "Variable's grad shares (an op's backward broke the "
+                    "ownership rule of autodiff.core._Owned)")
 
 
 class Parameter(Variable):
@@ -442,13 +531,21 @@ class PowConstGrad(Function):
 
     def backward(self, gout):
         x, g = self.inputs
+        if self.c == 0:  # the output is identically zero, so is every derivative
+            return F.zeros_like(x), F.zeros_like(g) if g.requires_grad else None
         gx = PowConstGrad(self.c - 1)(x, gout * g) * self.c
         gg = PowConstGrad(self.c)(x, gout) if g.requires_grad else None
         return gx, gg
 
 
 class Pow(Function):
-    """x ** y, both Variables: d/dx = y x**(y-1), d/dy = log(x) x**y."""
+    """x ** y, both Variables: d/dx = y x**(y-1), d/dy = log(x) x**y.
+
+    Where x = 0 the factor log(x) x**y is taken as its limit 0 (x**y = 0
+    for y > 0), and where x = y = 0 the exponent of x**(y-1) is taken as
+    0 (y x**(y-1) = 0 there): so ``0**(1+t**2)`` and ``x**(0*t)`` have the
+    derivatives of the functions they equal, not nan.
+    """
 
     def forward(self, x, y):
         return x ** y
@@ -456,23 +553,31 @@ class Pow(Function):
     def backward(self, gz):
         x, y = self.inputs
         z = self.outputs[0]()
-        gx = gz * y * x ** (y - 1)
-        gy = gz * F.log(x) * z
+        at_zero = x.data == 0
+        if np.any(at_zero):
+            exponent = (y - 1) + (at_zero & (y.data == 0))
+            gy = gz * F.log(x + at_zero) * z
+        else:
+            exponent = y - 1
+            gy = gz * F.log(x) * z
+        gx = gz * y * x ** exponent
         return _unbroadcast(gx, x.shape), _unbroadcast(gy, y.shape)
 
 
 class RPowConst(Function):
-    """c ** x for a constant c;  d/dx = log(c) c**x."""
+    """c ** x for a constant c;  d/dx = log(c) c**x, taken as 0 where c = 0
+    (0**x = 0 for x > 0)."""
 
     def __init__(self, c):
         self.c = c
+        self.log_c = np.log(np.where(np.asarray(c) == 0, 1, c))
 
     def forward(self, x):
         return self.c ** x
 
     def backward(self, gy):
         x, y = self.inputs[0], self.outputs[0]()
-        return _unbroadcast(gy * y * np.log(self.c), x.shape)
+        return _unbroadcast(gy * y * self.log_c, x.shape)
 
 
 def _constant(c: Any) -> Any:
