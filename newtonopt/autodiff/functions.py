@@ -14,11 +14,12 @@ from .core import (Function, Variable, add, as_variable, div, mul, neg, pow,
                    sub)
 
 __all__ = [
-    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sin", "cos",
-    "tan", "tanh", "sinh", "cosh", "sqrt", "absolute", "abs", "sum", "mean",
-    "reshape", "transpose", "broadcast_to", "sum_to", "matmul", "dot",
-    "get_item", "maximum", "minimum", "norm", "zeros_like", "square",
-    "sigmoid",
+    "as_variable", "add", "sub", "mul", "div", "neg", "pow", "exp", "log",
+    "log1p", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt",
+    "absolute", "abs", "sum", "mean", "average", "max", "min", "clip",
+    "reshape", "transpose", "expand_dims", "flatten", "broadcast_to",
+    "sum_to", "matmul", "dot", "get_item", "maximum", "minimum", "norm",
+    "zeros_like", "square",
 ]
 
 
@@ -110,14 +111,41 @@ class Sqrt(Function):
         return gy / (self.outputs[0]() * 2)
 
 
+class Log1p(Function):
+    """log(1 + x), accurate for small x;  d = dx / (1 + x)."""
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def backward(self, gy):
+        return gy / (self.inputs[0] + 1)
+
+
+class Expm1(Function):
+    """exp(x) - 1, accurate for small x;  d = exp(x) dx = (y + 1) dx."""
+
+    def forward(self, x):
+        return np.expm1(x)
+
+    def backward(self, gy):
+        return gy * (self.outputs[0]() + 1)
+
+
 class Abs(Function):
-    """d|x| = sign(x) dx (0 at x = 0, the subgradient nearest zero)."""
+    """d|x| = s(x) dx with s(x) = 1 for x >= 0 and -1 below (JAX's choice).
+
+    Taking s(0) = 1 rather than sign(0) = 0 keeps the derivatives of a
+    function that is smooth at 0 right: |x|**2 has second derivative
+    s(0)**2 * 2 = 2 and cosh(|x|) has s(0)**2 * cosh(0) = 1 there, where
+    s(0) = 0 would give 0 for both.
+    """
 
     def forward(self, x):
         return np.abs(x)
 
     def backward(self, gy):
-        return gy * np.sign(self.inputs[0].data)
+        x = self.inputs[0].data
+        return gy * np.where(x >= 0, 1.0, -1.0).astype(x.dtype, copy=False)
 
 
 class Maximum(Function):
@@ -143,6 +171,8 @@ def sinh(x): return Sinh()(x)
 def cosh(x): return Cosh()(x)
 def sqrt(x): return Sqrt()(x)
 def absolute(x): return Abs()(x)
+def log1p(x): return Log1p()(x)
+def expm1(x): return Expm1()(x)
 
 
 abs = absolute
@@ -150,10 +180,6 @@ abs = absolute
 
 def square(x):
     return pow(as_variable(x), 2)
-
-
-def sigmoid(x):
-    return tanh(as_variable(x) * 0.5) * 0.5 + 0.5
 
 
 def maximum(a, b):
@@ -221,8 +247,10 @@ class Reshape(Function):
 
 
 def reshape(x, shape):
+    """x with a new shape: a tuple, or an int for a vector (as numpy)."""
     x = as_variable(x)
-    return x if x.shape == tuple(shape) else Reshape(tuple(shape))(x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return x if x.shape == shape else Reshape(shape)(x)
 
 
 class Transpose(Function):
@@ -235,11 +263,21 @@ class Transpose(Function):
     def backward(self, gy):
         if self.axes is None:
             return transpose(gy)
-        return transpose(gy, tuple(np.argsort(self.axes)))
+        ndim = self.inputs[0].ndim
+        return transpose(gy, tuple(int(a) for a in np.argsort([a % ndim for a in self.axes])))
 
 
 def transpose(x, axes=None):
     return Transpose(axes)(x)
+
+
+def _kept_shape(shape: tuple, axis) -> tuple:
+    """The shape of a reduction over ``axis`` with the reduced axes kept
+    as length 1: where its gradient is reshaped before broadcasting back."""
+    axes = range(len(shape)) if axis is None else \
+        ((axis,) if np.ndim(axis) == 0 else axis)
+    reduced = {a % len(shape) for a in axes}
+    return tuple(1 if i in reduced else n for i, n in enumerate(shape))
 
 
 class Sum(Function):
@@ -252,12 +290,8 @@ class Sum(Function):
 
     def backward(self, gy):
         shape = self.inputs[0].shape
-        if not self.keepdims and self.axis is not None:
-            axes = (self.axis,) if np.ndim(self.axis) == 0 else self.axis
-            kept = list(gy.shape)
-            for a in sorted(ax % len(shape) for ax in axes):
-                kept.insert(a, 1)
-            gy = reshape(gy, tuple(kept))
+        if gy.ndim:  # a scalar broadcasts as it is
+            gy = reshape(gy, _kept_shape(shape, self.axis))
         return broadcast_to(gy, shape)
 
 
@@ -269,6 +303,79 @@ def mean(x, axis=None, keepdims=False):
     x = as_variable(x)
     y = sum(x, axis, keepdims)
     return y * (y.size / x.size) if x.size else y
+
+
+average = mean
+
+
+class _Extreme(Function):
+    """max or min over ``axis``; every element equal to the extreme gets
+    the whole gradient (DeZero's tie rule), through a constant mask."""
+
+    reduce = staticmethod(np.max)
+
+    def __init__(self, axis, keepdims):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return self.reduce(x, axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x, y = self.inputs[0], self.outputs[0]()
+        kept = _kept_shape(x.shape, self.axis)
+        mask = x.data == y.data.reshape(kept)
+        return broadcast_to(reshape(gy, kept), x.shape) * mask
+
+
+class Max(_Extreme):
+    reduce = staticmethod(np.max)
+
+
+class Min(_Extreme):
+    reduce = staticmethod(np.min)
+
+
+def max(x, axis=None, keepdims=False):
+    """The largest element (along ``axis``); reduction, unlike ``maximum``."""
+    return Max(axis, keepdims)(x)
+
+
+def min(x, axis=None, keepdims=False):
+    """The smallest element (along ``axis``); reduction, unlike ``minimum``."""
+    return Min(axis, keepdims)(x)
+
+
+class Clip(Function):
+    """x limited to [lo, hi]; gradient 1 inside (bounds included), 0 outside."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return np.clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * ((x >= self.lo) & (x <= self.hi))
+
+
+def clip(x, x_min, x_max):
+    return Clip(x_min, x_max)(x)
+
+
+def expand_dims(x, axis):
+    """x with a new axis of length 1 at ``axis``."""
+    x = as_variable(x)
+    shape = list(x.shape)
+    shape.insert(axis, 1)
+    return reshape(x, tuple(shape))
+
+
+def flatten(x):
+    """Keep the first axis, flatten the rest (DeZero's flatten)."""
+    x = as_variable(x)
+    return reshape(x, (x.shape[0], -1))
 
 
 def _is_basic_index(index: Any) -> bool:
