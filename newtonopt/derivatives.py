@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from newtonopt.autodiff import hessian, hvp, nth_derivative, value_and_grad
+from newtonopt.autodiff.functional import derivative_graph
+from newtonopt.autodiff.graph import get_dot_graph
 from newtonopt.expr import Objective, ObjectiveError, parse_point
 
 
@@ -36,3 +38,17 @@ def derivative_report(obj: Objective, at: str, with_hessian: bool = False,
             report["derivative"] = {"order": order, "variable": obj.names[0],
                                     "value": nth_derivative(obj, x, order)}
     return report
+
+
+def derivative_dot(obj: Objective, at: str, order: int = 1) -> str:
+    """Graphviz DOT text of the graph that computes the ``order``-th
+    derivative of ``obj`` at the point text ``at`` (0: f itself, 1: the
+    gradient, k >= 2: one scalar variable only)."""
+    x = parse_point(at, obj)
+    if order >= 2 and obj.size != 1:
+        raise ObjectiveError(f"--order {order} needs one scalar variable; the objective has "
+                             f"{', '.join(obj.names)}", obj.text, 0)
+    with np.errstate(all="ignore"):
+        y = derivative_graph(obj, x, order)
+    y.name = {0: "f", 1: "grad f"}.get(order, f"d^{order}f")
+    return get_dot_graph(y, verbose=False)

@@ -121,22 +121,31 @@ def hessian(f: Objective, x) -> np.ndarray:
     return dense_hessian(lambda v: hvp_fn(v.reshape(g.shape)), g.size).reshape(g.shape + g.shape)
 
 
-def nth_derivative(f: Objective, x, order: int) -> float:
-    """d^k f / dx^k of a function of one variable by k nested backward
-    passes, each recording the next (DeZero steps 33-34)."""
+def derivative_graph(f: Objective, x, order: int) -> Variable:
+    """The k-th derivative of f at x as a Variable that keeps the graph
+    which computed it (DeZero steps 33-35): f itself for k = 0, the
+    gradient for k = 1 (any number of variables), and for k >= 2 (one
+    variable) k nested backward passes, each recording the next.  A
+    derivative that is identically zero comes back as a constant 0."""
     if order < 0:
         raise ValueError("order must be >= 0")
     xv = _leaf(x)
-    if xv.size != 1:
-        raise ValueError("nth_derivative needs a function of one variable")
+    if order >= 2 and xv.size != 1:
+        raise ValueError("derivatives of order 2 and above need a function of one variable")
+    xv.name = "x"
     y = f(xv)
-    if order == 0:
-        return _scalar(y)
-    y.backward(create_graph=True)
-    for _ in range(order - 1):
-        g = _take_grad(xv)
-        if g is None:
-            return 0.0
-        g.backward(create_graph=True)
-    g = _take_grad(xv)
-    return 0.0 if g is None else float(g.data.reshape(()))
+    _scalar(y)
+    for _ in range(order):
+        y.backward(create_graph=True)
+        y = _take_grad(xv)
+        if y is None:
+            return Variable(np.zeros_like(xv.data), requires_grad=False)
+    return y
+
+
+def nth_derivative(f: Objective, x, order: int) -> float:
+    """d^k f / dx^k of a function of one variable by k nested backward
+    passes, each recording the next (DeZero steps 33-34)."""
+    if np.size(x) != 1:
+        raise ValueError("nth_derivative needs a function of one variable")
+    return float(derivative_graph(f, x, order).data.reshape(()))
