@@ -50,7 +50,7 @@ def main() -> None:
         spec = os.path.join(tmp, "spec.toml")
         with open(spec, "w") as fh:
             fh.write(SPEC)
-        jobs = load(spec)
+        jobs = list(load(spec).jobs())
         assert len(jobs) == 40
         t0 = time.perf_counter()
         for job in jobs:

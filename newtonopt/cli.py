@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from typing import Any, Callable, Iterator
 
 import click
@@ -22,8 +21,40 @@ _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _FORMATS = click.Choice(["table", "json", "csv"])
 
 
-# An objective may start with '-' ("-(x-1)^2"): not an option to click.
-_OBJECTIVE_COMMAND = {"ignore_unknown_options": True}
+class ObjectiveCommand(click.Command):
+    """A command whose argument is an objective, which may start with '-'
+    ("-(x-1)^2", "-sinh(x)").  A word that starts with a single '-' and is
+    not exactly one of the command's options is the objective, never a
+    cluster of short options (so the h of -sinh is not -h); it is moved
+    behind '--' so that options after it still parse.  A misspelt long
+    option ("--methd") is still an error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names, takes_value = set(), set()
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                names.update(param.opts + param.secondary_opts)
+                if not param.is_flag and not param.count:
+                    takes_value.update(param.opts)
+        kept, objective, i = [], [], 0
+        while i < len(args):
+            word = args[i]
+            if word == "--":
+                kept.extend(args[i:])
+                break
+            if word in takes_value:
+                kept.extend(args[i:i + 2])
+                i += 2
+                continue
+            if (word.startswith("-") and not word.startswith("--") and word not in names
+                    and len(word) > 1 and not objective):
+                objective.append(word)
+            else:
+                kept.append(word)
+            i += 1
+        if objective:
+            kept += objective if "--" in kept else ["--", *objective]
+        return super().parse_args(ctx, kept)
 
 
 class UserError(Exception):
@@ -95,15 +126,20 @@ def _user_errors(debug: bool) -> Iterator[None]:
     """Bad input -> the compiler-style message and exit 2; anything else ->
     one line (the traceback with --debug) and exit 1; Ctrl-C -> 130."""
     from newtonopt.expr.errors import ObjectiveError
+    from newtonopt.outfile import OutputError
 
     try:
         yield
     except ObjectiveError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(2)
-    except UserError as exc:
+    except (UserError, OutputError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except BrokenPipeError:
+        _stdout_gone()
+        click.echo("error: the output pipe was closed before everything was written", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -118,50 +154,55 @@ def _user_errors(debug: bool) -> Iterator[None]:
 
 
 def _write(text: str, out: str | None) -> None:
-    """stdout, or FILE via a temporary file and a rename (never half-written)."""
+    """stdout, or FILE by ``newtonopt.outfile``'s policy (atomic for a
+    regular file, written through for a device or pipe)."""
     if out is None:
         click.echo(text, nl=not text.endswith("\n"))
+        sys.stdout.flush()
         return
-    directory = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".newtonopt-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from newtonopt.outfile import write_text
+
+    write_text(out, text)
 
 
-def _prepare(objective: str, dims: dict, vars: list | None, x0: str | None, seed: int):
-    from newtonopt.solvers.api import as_objective, start_point
+def _check_output(out: str | None) -> None:
+    """Before any work: --out must be writable, or stdout must be open."""
+    if out is not None:
+        from newtonopt.outfile import check_writable
 
-    obj = as_objective(objective, dims, vars)
-    return obj, start_point(obj, x0, seed)
-
-
-def _check_method(method: str, n: int) -> None:
-    from newtonopt.solvers.api import check_method
-
-    try:
-        check_method(method, n)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+        check_writable(out)
+    elif sys.stdout is None:
+        raise UserError("standard output is closed: give --out FILE")
 
 
-def _solve(obj, x, method: str, opts: dict, callback=None):
-    from newtonopt.expr.errors import ObjectiveError
+def _stdout_gone() -> None:
+    """After a broken pipe: point stdout at /dev/null so the exit flush is quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _prepare(objective: str, methods: list[str], opts: dict):
+    """Parse, check every method fits this size, then build the start (in
+    that order: a start of 10^8 values is not made for a refused run)."""
+    from newtonopt.solvers.api import as_objective, check_method, start_point
+
+    _check_output(opts["out"])
+    obj = as_objective(objective, opts["dims"], opts["vars"])
+    for method in methods:
+        try:
+            check_method(method, obj.size, obj.vector_ops, opts["memory"])
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    return obj, start_point(obj, opts["x0"], opts["seed"])
+
+
+def _solve(obj, x, method: str, opts: dict, callback=None, keep_trace: bool = True):
     from newtonopt.solvers import minimize
 
-    try:
-        return minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
-                        maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
-                        callback=callback)
-    except ObjectiveError:
-        raise
-    except ValueError as exc:  # an option the solver refuses
-        raise UserError(str(exc)) from None
+    return minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
+                    maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
+                    callback=callback, keep_trace=keep_trace)
 
 
 def _start_text(obj, x, x0: str | None, seed: int) -> str:
@@ -195,7 +236,7 @@ def cli(threads: int | None) -> None:
             os.environ.setdefault(var, "1")
 
 
-@cli.command(context_settings=_OBJECTIVE_COMMAND)
+@cli.command(cls=ObjectiveCommand)
 @click.argument("objective")
 @click.option("--method", "-m", type=click.Choice(list(METHODS)), default="bfgs",
               show_default=True)
@@ -208,11 +249,10 @@ def minimize(objective: str, method: str, **opts: Any) -> None:
     """
     with _user_errors(opts["debug"]):
         _keep_freed_memory()
-        obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
-        _check_method(method, x.size)
+        obj, x = _prepare(objective, [method], opts)
         fmt_, quiet = opts["fmt"], opts["quiet"]
         if quiet and fmt_ == "table":
-            res = _solve(obj, x, method, opts)
+            res = _solve(obj, x, method, opts, keep_trace=False)
             from newtonopt.render.fmt import quiet_line
             _write(quiet_line(res), opts["out"])
         else:
@@ -268,7 +308,7 @@ def _keep_freed_memory() -> None:
     keep_freed_memory()
 
 
-@cli.command(context_settings=_OBJECTIVE_COMMAND)
+@cli.command(cls=ObjectiveCommand)
 @click.argument("objective")
 @click.option("--methods", default=",".join(COMPARE_DEFAULT), show_default=True,
               help="Comma-separated methods, or 'all'.")
@@ -284,9 +324,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         _keep_freed_memory()
         from newtonopt.render import data, tables
 
-        obj, x = _prepare(objective, opts["dims"], opts["vars"], opts["x0"], opts["seed"])
-        for method in names:
-            _check_method(method, x.size)
+        obj, x = _prepare(objective, names, opts)
         console, chatty = _talk(opts)
         if chatty:
             tables.header(console, obj.text, ", ".join(names),
@@ -322,7 +360,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         sys.exit(1 if crashed else 0)
 
 
-@cli.command(context_settings=_OBJECTIVE_COMMAND)
+@cli.command(cls=ObjectiveCommand)
 @click.argument("objective")
 @click.option("--at", "at", required=True, help="The point: x=1,y=2 (as --x0).")
 @click.option("--hessian", "with_hessian", is_flag=True, help="Also the dense Hessian.")
@@ -343,6 +381,9 @@ def diff(objective: str, at: str, with_hessian: bool, v: str | None, order: int 
         from newtonopt.render import data, tables
         from newtonopt.solvers.api import as_objective
 
+        _check_output(opts["out"])
+        if graph is not None:
+            _check_output(graph)
         obj = as_objective(objective, opts["dims"], opts["vars"])
         report = derivative_report(obj, at, with_hessian, v, order)
         if graph is not None:
@@ -388,23 +429,39 @@ def problems(fmt: str) -> None:
         problems_table(make_console(), rows)
 
 
+class _Seconds(click.ParamType):
+    """A positive, finite number of seconds (not inf, not nan)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (seconds > 0 and seconds < float("inf")):
+            self.fail(f"{value!r}: give a positive, finite number of seconds", param, ctx)
+        return seconds
+
+
 @cli.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--jobs", "-j", "workers", type=click.IntRange(min=1), default=1,
               show_default=True, help="Worker processes (each uses one BLAS thread).")
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="Append results to FILE (JSON lines) instead of stdout.")
+              help="Append results to FILE (JSON lines) instead of stdout; locked while running.")
 @click.option("--resume", is_flag=True, help="Skip jobs already in --out; repair a torn line.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", type=_Seconds(),
               help="Seconds a job may run before it is stopped.")
 @click.option("--trace", is_flag=True, help="Keep each run's iteration trace.")
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
               help="The closing summary: table, json, or csv (one row per run).")
-@click.option("--summarize", "results", type=click.Path(exists=True, dir_okay=False),
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary: only the lines.")
+@click.option("--summarize", "results", type=click.Path(dir_okay=False),
               help="Summarize an existing results file; run nothing.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def batch(spec: str | None, workers: int, out: str | None, resume: bool,
-          timeout: float | None, trace: bool, fmt: str, results: str | None,
+          timeout: float | None, trace: bool, fmt: str, quiet: bool, results: str | None,
           debug: bool) -> None:
     """Run every (problem, start, method) job of SPEC.toml.
 
@@ -420,7 +477,7 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
         if results is not None:
             try:
                 records = b.read_results(results)
-            except b.runner.BadResults as exc:
+            except b.ResultsError as exc:
                 raise UserError(str(exc)) from None
             _batch_summary(records, fmt, to_stdout=True)
             return
@@ -428,41 +485,60 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
             raise click.UsageError("give a SPEC.toml, or --summarize FILE")
         if resume and out is None:
             raise click.UsageError("--resume needs --out FILE")
+        _check_output(out)
         try:
-            jobs = b.load(spec)
-        except b.SpecError as exc:
+            loaded = b.load(spec)
+            sink = b.ResultsFile(out, resume) if out else None
+        except (b.SpecError, b.ResultsError) as exc:
             raise UserError(str(exc)) from None
-        if out is not None and os.path.exists(out) and not resume:
-            raise UserError(f"{out} exists: add --resume to run only the missing jobs, "
-                            "or choose another file")
-        sink = b.ResultsFile(out, resume) if out else None
-        done = sink.done if sink else set()
-        todo = [j for j in jobs if j.job_id not in done]
-        from newtonopt.render import data, tables
-
-        progress = tables.BatchProgress(tables.make_console(stderr=True), len(todo))
-
-        def on_result(record: dict) -> None:
-            if sink is not None:
-                sink.write(record)
-            else:
-                click.echo(data.dumps(record))
-            progress.advance(record)
-
-        executor = b.LocalExecutor(b.job_runner(trace), timeout)
         try:
-            finished, interrupted = b.run_batch(todo, executor, workers, on_result)
+            _run_batch(loaded, sink, workers, timeout, trace, fmt, quiet)
         finally:
-            progress.stop()
             if sink is not None:
                 sink.close()
-        previous = sink.records if sink else []
-        _batch_summary(previous + finished, fmt, to_stdout=out is not None)
-        if interrupted:
-            click.echo(f"interrupted: {len(finished)} of {len(todo)} jobs finished and "
-                       "recorded", err=True)
-            sys.exit(130)
-        sys.exit(1 if any(r.get("status") in ("error", "timeout") for r in finished) else 0)
+
+
+def _run_batch(spec, sink, workers: int, timeout: float | None, trace: bool, fmt: str,
+               quiet: bool) -> None:
+    from newtonopt import batch as b
+    from newtonopt.render import data, tables
+
+    done = sink.done if sink else set()
+    todo = (job for job in spec.jobs() if job.job_id not in done)
+    total = spec.count - len(done)
+    progress = tables.BatchProgress(tables.make_console(stderr=True), total, enabled=not quiet)
+    fresh: list[dict] = []                 # this run's records, slim, when not in a file
+
+    def on_result(record: dict) -> None:
+        if sink is not None:
+            sink.write(record)
+        else:
+            click.echo(data.dumps(record))
+            sys.stdout.flush()
+            fresh.append(b.slim(record))
+        progress.advance(record)
+
+    failure = None
+    try:
+        interrupted = b.run_batch(todo, b.LocalExecutor(b.job_runner(trace), timeout),
+                                  workers, on_result)
+    except b.ResultsError as exc:
+        interrupted, failure = False, exc
+    finally:
+        progress.stop()
+    records = sink.records if sink is not None else fresh
+    recorded = sink.written if sink is not None else len(fresh)
+    if not quiet:
+        _batch_summary(records, fmt, to_stdout=sink is not None)
+    if failure is not None:
+        hint = "; run again with --resume to continue" if sink and sink.resumable else ""
+        click.echo(f"error: {failure}; {recorded} of {total} jobs are recorded{hint}", err=True)
+        sys.exit(1)
+    if interrupted:
+        click.echo(f"interrupted: {recorded} of {total} jobs finished and recorded", err=True)
+        sys.exit(130)
+    new = records[len(records) - recorded:]
+    sys.exit(1 if any(r.get("status") in ("error", "timeout") for r in new) else 0)
 
 
 def _batch_summary(records: list[dict], fmt: str, to_stdout: bool) -> None:
@@ -472,16 +548,31 @@ def _batch_summary(records: list[dict], fmt: str, to_stdout: bool) -> None:
     if fmt == "json":
         click.echo(data.dumps(summarize(records)), err=not to_stdout)
     elif fmt == "csv":
-        rows = [{**{k: r.get(k) for k in data.SUMMARY_COLUMNS},
-                 "verdict": (r.get("curvature") or {}).get("verdict")} for r in records]
-        click.echo(data.summary_csv(rows), err=not to_stdout, nl=False)
+        click.echo(data.summary_csv(records), err=not to_stdout, nl=False)
     elif records:
         tables.batch_summary(tables.make_console(stderr=not to_stdout), summarize(records))
 
 
 def main() -> None:
+    """The console script: signals handled at one point (``interrupts``),
+    ASCII spellings on streams that cannot encode our symbols, and exit
+    code 130 whenever Ctrl-C or SIGTERM arrived, wherever it landed."""
+    from newtonopt import interrupts
+    from newtonopt.render.ascii import protect
+
+    interrupts.install()
+    protect(sys.stdout)
+    protect(sys.stderr)
     try:
         cli(prog_name="newtonopt")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
     except KeyboardInterrupt:
+        code = 130
+    finally:
+        interrupts.settle()
+    if interrupts.requested() and code != 130:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        code = 130
+    sys.exit(code)

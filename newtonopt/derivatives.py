@@ -10,6 +10,26 @@ from newtonopt.autodiff import hessian, hvp, nth_derivative, value_and_grad
 from newtonopt.autodiff.functional import derivative_graph
 from newtonopt.autodiff.graph import get_dot_graph
 from newtonopt.expr import Objective, ObjectiveError, parse_point
+from newtonopt.solvers.budget import check_fits, dense_hessian_bytes
+
+
+MAX_ORDER = 10          # each order multiplies the recorded graph ~3x (order 12: seconds)
+MAX_HESSIAN_SIZE = 5000  # n x n numbers printed; above, --hvp is the tool
+
+
+def _check_limits(obj: Objective, with_hessian: bool, order: int | None) -> None:
+    if order is not None and order > MAX_ORDER:
+        raise ObjectiveError(f"--order {order}: at most {MAX_ORDER} (each order multiplies the "
+                             "derivative's graph about threefold)")
+    if with_hessian:
+        if obj.size > MAX_HESSIAN_SIZE:
+            raise ObjectiveError(f"--hessian at n = {obj.size:,} would print {obj.size ** 2:,} "
+                                 f"numbers; it is limited to n <= {MAX_HESSIAN_SIZE:,} "
+                                 "(use --hvp V for products)")
+        try:
+            check_fits(f"the dense Hessian at n = {obj.size:,}", dense_hessian_bytes(obj.size))
+        except ValueError as exc:
+            raise ObjectiveError(str(exc)) from None
 
 
 def _labels(obj: Objective) -> list[str]:
@@ -21,6 +41,7 @@ def derivative_report(obj: Objective, at: str, with_hessian: bool = False,
                       v: str | None = None, order: int | None = None) -> dict[str, Any]:
     """The derivatives of ``obj`` at the point text ``at`` (``v``: point text
     for the HVP direction)."""
+    _check_limits(obj, with_hessian, order)
     x = parse_point(at, obj)
     with np.errstate(all="ignore"):
         value, g = value_and_grad(obj, x)
@@ -44,6 +65,7 @@ def derivative_dot(obj: Objective, at: str, order: int = 1) -> str:
     """Graphviz DOT text of the graph that computes the ``order``-th
     derivative of ``obj`` at the point text ``at`` (0: f itself, 1: the
     gradient, k >= 2: one scalar variable only)."""
+    _check_limits(obj, False, order)
     x = parse_point(at, obj)
     if order >= 2 and obj.size != 1:
         raise ObjectiveError(f"--order {order} needs one scalar variable; the objective has "

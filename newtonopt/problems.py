@@ -33,6 +33,7 @@ class Problem:
     step: int = 1
     fixed_n: bool = False
     params: dict[str, float] = field(default_factory=dict)
+    param_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     constants: Callable[[int, dict], dict] | None = None
 
     @property
@@ -123,5 +124,6 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
         "sum(d*x^2)/2",
         start=lambda n: np.ones(n),
         minimizers=lambda n: [np.zeros(n)], default_n=10, min_n=1,
-        params={"cond": 1e4}, constants=_quadratic_constants),
+        params={"cond": 1e4}, param_ranges={"cond": (1.0, 1e16)},
+        constants=_quadratic_constants),
 ]}

@@ -130,10 +130,10 @@ objective = "x^2"
 name = "fine"
 objective = "@beale"
 """)
-    jobs = b.load(spec)
-    got = []
-    records, interrupted = b.run_batch(jobs, LocalExecutor(_run_or_die), 2, got.append)
-    assert not interrupted and len(records) == len(got) == 6
+    jobs = b.load(spec).jobs()
+    records = []
+    interrupted = b.run_batch(jobs, LocalExecutor(_run_or_die), 2, records.append)
+    assert not interrupted and len(records) == 6
     by = {(r["problem"], r["method"]): r for r in records}
     for method in ("bfgs", "newton"):
         assert by[("killer", method)]["status"] == "error"
@@ -175,7 +175,7 @@ starts = 4
     assert after.startswith(before)            # earlier lines unchanged, torn line gone
     recs = lines(out)
     assert len(recs) == 16 and len({x["job_id"] for x in recs}) == 16
-    jobs = b.load(spec)
+    jobs = b.load(spec).jobs()
     assert {x["job_id"] for x in recs} == {j.job_id for j in jobs}
 
 
@@ -248,8 +248,9 @@ def test_summarize_an_existing_file(tmp_path):
 
 
 def test_example_sweep_spec_is_valid():
-    jobs = b.load(str(Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"))
-    assert len(jobs) == len({j.job_id for j in jobs}) > 40
+    spec = b.load(str(Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"))
+    jobs = list(spec.jobs())
+    assert spec.count == len(jobs) == len({j.job_id for j in jobs}) > 40
 
 
 def test_sigterm_keeps_every_finished_line_and_exits_130(tmp_path):

@@ -1,8 +1,8 @@
 """Batch runs: TOML specs -> jobs -> worker processes -> JSON lines."""
 from .executor import Executor, LocalExecutor
-from .runner import ResultsFile, read_results, run_batch, job_runner
-from .spec import Job, SpecError, load
-from .summary import summarize
+from .runner import ResultsError, ResultsFile, job_runner, read_results, run_batch
+from .spec import Job, Spec, SpecError, load
+from .summary import slim, summarize
 
-__all__ = ["Executor", "LocalExecutor", "ResultsFile", "read_results", "run_batch",
-           "job_runner", "Job", "SpecError", "load", "summarize"]
+__all__ = ["Executor", "LocalExecutor", "ResultsError", "ResultsFile", "read_results",
+           "run_batch", "job_runner", "Job", "Spec", "SpecError", "load", "slim", "summarize"]

@@ -2,18 +2,23 @@
 the local one without touching the runner.
 
     executor.submit(job)          start a job
-    executor.wait() -> (job, rec) block until some job has a result record
+    executor.wait(timeout)        (job, record) of a finished job, or None when
+                                  none finished within ``timeout`` seconds
     executor.running              how many jobs are in flight
     executor.close()              stop whatever still runs
 
 ``LocalExecutor`` runs each job in a forked process of its own: a job that
 raises, overruns ``timeout`` or kills its process (segfault, OOM, SIGKILL)
 becomes an ``error`` or ``timeout`` record and nothing else is disturbed;
-the next job simply gets a fresh process.
+the next job simply gets a fresh process.  Workers die with the batch: each
+asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), so
+a ``kill -9`` of the batch alone leaves no orphan computing on.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
 import time
 from multiprocessing.connection import wait as wait_any
@@ -27,7 +32,7 @@ class Executor(Protocol):
 
     def submit(self, job: Job) -> None: ...
 
-    def wait(self) -> tuple[Job, dict]: ...
+    def wait(self, timeout: float | None = None) -> tuple[Job, dict] | None: ...
 
     def close(self) -> None: ...
 
@@ -39,7 +44,22 @@ def failure(job: Job, status: str, message: str) -> dict:
             "success": False, "message": message}
 
 
-def _child(run: Callable[[Job], dict], job: Job, conn) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux);
+    exit now if the parent is already gone (it died before the request)."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError, TypeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child(run: Callable[[Job], dict], job: Job, conn, parent: int) -> None:
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides about Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -66,17 +86,21 @@ class LocalExecutor:
 
     def submit(self, job: Job) -> None:
         receiver, sender = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_child, args=(self._run, job, sender), daemon=True)
+        proc = self._ctx.Process(target=_child, args=(self._run, job, sender, os.getpid()),
+                                 daemon=True)
         proc.start()
         sender.close()
         deadline = time.monotonic() + self._timeout if self._timeout else None
         self._live[receiver] = (job, proc, deadline)
 
-    def wait(self) -> tuple[Job, dict]:
+    def wait(self, timeout: float | None = None) -> tuple[Job, dict] | None:
+        give_up = None if timeout is None else time.monotonic() + timeout
         while True:
-            deadlines = [d for _, _, d in self._live.values() if d is not None]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            ready = wait_any(list(self._live), timeout=timeout)
+            ends = [d for _, _, d in self._live.values() if d is not None]
+            if give_up is not None:
+                ends.append(give_up)
+            left = max(0.0, min(ends) - time.monotonic()) if ends else None
+            ready = wait_any(list(self._live), timeout=left)
             for conn in ready:
                 job, proc, _ = self._live.pop(conn)
                 try:
@@ -96,6 +120,8 @@ class LocalExecutor:
                     conn.close()
                     return job, failure(job, "timeout",
                                         f"stopped after the --timeout of {self._timeout:g} s")
+            if give_up is not None and now >= give_up:
+                return None
 
     def close(self) -> None:
         for conn, (_, proc, _) in list(self._live.items()):

@@ -7,9 +7,7 @@ import contextlib
 import functools
 import json
 import os
-import signal
-from collections import deque
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from .executor import Executor
 from .spec import Job, start_point
@@ -25,7 +23,8 @@ def run_job(job: Job, trace: bool = False) -> dict:
 
     obj = parse(job.objective, job.dims, job.vars)
     with np.errstate(all="ignore"):
-        res = minimize(obj, start_point(obj, job), method=job.method, **job.options)
+        res = minimize(obj, start_point(obj, job), method=job.method, keep_trace=trace,
+                       **job.options)
     return result_dict(res, trace=trace, problem=job.problem, start=job.start,
                        job_id=job.job_id)
 
@@ -34,84 +33,197 @@ def job_runner(trace: bool) -> Callable[[Job], dict]:
     return functools.partial(run_job, trace=trace)
 
 
+class ResultsError(Exception):
+    """The results file cannot be used or written: one sentence for the user."""
+
+
 class ResultsFile:
-    """Append-only JSON lines.  On resume a torn last line (a kill in
-    mid-write) is cut off, and the recorded job ids are known."""
+    """Append-only JSON lines, one per finished job, each flushed and
+    fsynced before it counts as done.
+
+    A regular file (or a new path) is locked with ``flock`` for the whole
+    run, so two runs on one file cannot both append (the second is told
+    which process holds it).  Without ``resume`` the file must not exist
+    yet (it is created exclusively).  With ``resume`` the recorded lines
+    are streamed (one line in memory at a time); a torn last line (a kill
+    in mid-write) is cut off.  A device or pipe (``/dev/stdout``) is
+    written through, unlocked, and cannot be resumed.
+
+    Only ``summary.slim`` of each record is kept in memory: the file holds
+    the rest.
+    """
 
     def __init__(self, path: str, resume: bool) -> None:
-        self.path = path
-        self.records: list[dict] = read_results(path, repair=True) if resume else []
-        self._fh = open(path, "a" if resume else "w", encoding="utf-8")
+        from newtonopt.outfile import OutputError, is_special
 
-    @property
-    def done(self) -> set[str]:
-        return {r.get("job_id") for r in self.records}
+        self.path = path
+        self.records: list[dict] = []     # slim: what the summary needs
+        self.done: set[str] = set()
+        self.written = 0
+        try:
+            special = is_special(path)
+        except OutputError as exc:
+            raise ResultsError(str(exc)) from None
+        if special:
+            if resume:
+                raise ResultsError(f"--resume needs a regular file; {path} is a device or pipe")
+            self._fd = self._open(path, os.O_WRONLY)
+            self._size = None
+            return
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | (0 if resume else os.O_EXCL)
+        self._fd = self._open(path, flags)
+        self._lock()
+        if resume:
+            self._read_back()
+        self._size = os.fstat(self._fd).st_size
+
+    @staticmethod
+    def _open(path: str, flags: int) -> int:
+        try:
+            return os.open(path, flags, 0o666)
+        except FileExistsError:
+            raise ResultsError(f"{path} exists: add --resume to run only the missing jobs, "
+                               "or choose another file") from None
+        except OSError as exc:
+            raise ResultsError(f"cannot open {path}: {exc.strerror}") from None
+
+    def _lock(self) -> None:
+        import fcntl
+
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            holder = _lock_holder(self.path)
+            who = f"process {holder}" if holder else "another process"
+            raise ResultsError(f"{self.path} is in use by {who} (another newtonopt batch?); "
+                               "wait for it or choose another file") from None
+
+    def _read_back(self) -> None:
+        from .summary import slim
+
+        def bad(number: int, what: str) -> ResultsError:
+            return ResultsError(f"{self.path}:{number}: {what}; fix or remove that line, "
+                                "then --resume again")
+
+        with os.fdopen(os.dup(self._fd), "rb") as fh:
+            fh.seek(0)
+            complete = 0
+            for number, line in enumerate(fh, 1):
+                if not line.endswith(b"\n"):
+                    break                           # a torn last line
+                complete += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    raise bad(number, "not a JSON line") from None
+                if not isinstance(record, dict) or not isinstance(record.get("job_id"), str):
+                    raise bad(number, "not a newtonopt result (a JSON object with a job_id)")
+                self.done.add(record["job_id"])
+                self.records.append(slim(record))
+        os.ftruncate(self._fd, complete)
 
     def write(self, record: dict) -> None:
+        """Append one record as one line; on failure (disk full) the file is
+        cut back to its last whole line and ResultsError says why."""
         from newtonopt.render.data import dumps
 
-        self._fh.write(dumps(record) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        from .summary import slim
+
+        data = (dumps(record) + "\n").encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            if self._size is not None:
+                os.fsync(self._fd)
+        except OSError as exc:
+            if self._size is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            raise ResultsError(f"cannot write {self.path}: {exc.strerror}") from None
+        if self._size is not None:
+            self._size += len(data)
+        self.written += 1
+        self.records.append(slim(record))
+
+    @property
+    def resumable(self) -> bool:
+        """A regular file, which --resume can continue (not a device or pipe)."""
+        return self._size is not None
 
     def close(self) -> None:
-        self._fh.close()
+        os.close(self._fd)
 
 
-class BadResults(Exception):
-    pass
+def _lock_holder(path: str) -> int | None:
+    """The pid holding a lock on ``path``, from /proc/locks (Linux)."""
+    try:
+        st = os.stat(path)
+        key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        with open("/proc/locks", encoding="ascii") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) > 5 and parts[5] == key and parts[4].isdigit():
+                    return int(parts[4])
+    except OSError:
+        pass
+    return None
 
 
-def read_results(path: str, repair: bool = False) -> list[dict]:
-    """The records of a results file.  Each record is written as one line
-    with its newline in one call, so bytes after the last newline are a
-    line torn by a kill: ignored, and with ``repair`` truncated away."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    complete = raw.rfind(b"\n") + 1
+def read_results(path: str) -> list[dict]:
+    """The records of a results file, streamed and slimmed for a summary;
+    a torn last line is ignored."""
+    from .summary import slim
+
     records = []
-    for number, line in enumerate(raw[:complete].split(b"\n")[:-1], 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                raise BadResults(f"{path}:{number}: not a JSON line") from None
-    if repair and complete < len(raw):
-        with open(path, "r+b") as fh:
-            fh.truncate(complete)
+    try:
+        with open(path, "rb") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.endswith(b"\n") or not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    raise ResultsError(f"{path}:{number}: not a JSON line") from None
+                if not isinstance(record, dict):
+                    raise ResultsError(f"{path}:{number}: not a JSON object")
+                records.append(slim(record))
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {exc.strerror}") from None
     return records
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_batch(jobs: Iterable[Job], executor: Executor, workers: int,
-              on_result: Callable[[dict], None]) -> tuple[list[dict], bool]:
-    """Run jobs, at most ``workers`` at once; ``on_result`` gets each record
-    the moment it exists.  Returns the records and whether Ctrl-C or
-    SIGTERM stopped the run (then nothing new starts and running jobs are
-    stopped; every finished record has already been handed on)."""
-    queue = deque(jobs)
-    finished: list[dict] = []
-    with _sigterm_as_interrupt():
+              on_result: Callable[[dict], None], poll: float = 0.2) -> bool:
+    """Run jobs, at most ``workers`` at once, taking them from the iterable
+    only as slots free up; ``on_result`` gets each record the moment it
+    exists.  Returns whether Ctrl-C or SIGTERM stopped the run: then nothing
+    new starts and running jobs are stopped.  Signals are only looked at
+    between records (``interrupts.deferred``), so a record is either handed
+    on whole or not at all."""
+    from newtonopt import interrupts
+
+    pending = iter(jobs)
+    more = True
+    with interrupts.deferred():
         try:
-            while queue or executor.running:
-                while queue and executor.running < workers:
-                    executor.submit(queue.popleft())
-                _, record = executor.wait()
-                on_result(record)
-                finished.append(record)
-        except KeyboardInterrupt:
-            return finished, True
+            while not interrupts.requested():
+                while more and executor.running < workers:
+                    job = next(pending, None)
+                    if job is None:
+                        more = False
+                    else:
+                        executor.submit(job)
+                if not executor.running:
+                    return False
+                done = executor.wait(poll)
+                if done is not None:
+                    on_result(done[1])
+            return True
+        except KeyboardInterrupt:      # a caller that did not install our handlers
+            return True
         finally:
             executor.close()
-    return finished, False

@@ -21,7 +21,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from newtonopt.expr import ObjectiveError, parse, parse_point
 from newtonopt.methods import METHODS
@@ -31,6 +31,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+MAX_STARTS = 1_000_000
+MAX_SPEC_BYTES = 64 * 2 ** 20
+
 # key -> (type check, what it should be)
 _SOLVER_KEYS = {
     "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v),
@@ -38,9 +41,10 @@ _SOLVER_KEYS = {
     "gtol": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "maxiter": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
                 "a whole number >= 0"),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "starts": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-               "a whole number >= 1"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63,
+             "a whole number >= 0"),
+    "starts": (lambda v: isinstance(v, int) and not isinstance(v, bool)
+               and 1 <= v <= MAX_STARTS, f"a whole number from 1 to {MAX_STARTS:,}"),
     "lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "memory": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                "a whole number >= 1"),
@@ -126,13 +130,30 @@ class _Lines:
         return keys.get(key, header_line) if key else header_line
 
 
-def load(path: str) -> list[Job]:
-    """Read, check and expand a spec file into jobs."""
+@dataclass
+class Spec:
+    """A checked spec: ``count`` jobs, made one at a time by ``jobs()`` (a
+    sweep of a million starts is never held in memory at once)."""
+
+    problems: list[dict]
+    count: int
+
+    def jobs(self) -> Iterator[Job]:
+        for prob in self.problems:
+            yield from _expand(prob)
+
+
+def load(path: str) -> Spec:
+    """Read and check a spec file; every problem is parsed and every start
+    checked here, before any job runs."""
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecError(path, None, f"cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(path, None, f"a spec is at most {MAX_SPEC_BYTES // 2 ** 20} MiB "
+                        "(is this the right file?)")
     text = raw.decode("utf-8", errors="replace")
     try:
         doc = tomllib.loads(text)
@@ -153,7 +174,7 @@ def load(path: str) -> list[Job]:
     problems = doc.get("problem", [])
     if not isinstance(problems, list) or not problems:
         raise SpecError(path, None, "no [[problem]] tables: nothing to run")
-    jobs: list[Job] = []
+    checked: list[dict] = []
     names: set[str] = set()
     for i, prob in enumerate(problems):
         _check_keys(path, lines, "problem", i, prob, _PROBLEM_KEYS)
@@ -165,8 +186,10 @@ def load(path: str) -> list[Job]:
             raise SpecError(path, lines.find("problem", i, "name"),
                             f"problem name {prob['name']!r} is used twice")
         names.add(prob["name"])
-        jobs.extend(_expand(path, lines, i, {**DEFAULTS, **defaults, **prob}))
-    return jobs
+        merged = {**DEFAULTS, **defaults, **prob}
+        _check_problem(path, lines, i, merged)
+        checked.append(merged)
+    return Spec(checked, sum(p.get("starts", 1) * len(p["methods"]) for p in checked))
 
 
 def _check_keys(path: str, lines: _Lines, table: str, index: int, values: dict,
@@ -185,8 +208,8 @@ def _check_keys(path: str, lines: _Lines, table: str, index: int, values: dict,
                             f"unknown method {method!r} (known: {', '.join(METHODS)})")
 
 
-def _expand(path: str, lines: _Lines, index: int, prob: dict) -> list[Job]:
-    """(start, method) jobs of one problem, with every point computed now."""
+def _check_problem(path: str, lines: _Lines, index: int, prob: dict) -> None:
+    """Parse the objective, size-check each method, build the given start."""
     def fail(key: str, exc: Exception) -> SpecError:
         detail = exc.render() if isinstance(exc, ObjectiveError) else ""
         message = exc.message if isinstance(exc, ObjectiveError) else str(exc)
@@ -195,18 +218,26 @@ def _expand(path: str, lines: _Lines, index: int, prob: dict) -> list[Job]:
     try:
         obj = parse(prob["objective"], prob.get("dim"), prob.get("vars"))
     except ObjectiveError as exc:
-        raise fail("objective", exc) from None
+        raise fail("vars" if "--vars" in exc.message else "objective", exc) from None
     from newtonopt.solvers.api import check_method
 
     for method in prob["methods"]:
         try:
-            check_method(method, obj.size)
+            check_method(method, obj.size, obj.vector_ops, prob.get("memory", 10))
         except ValueError as exc:
             raise SpecError(path, lines.find("problem", index, "methods")
                             or lines.find("defaults", 0, "methods"), str(exc)) from None
+    if "x0" in prob:
+        try:
+            start_point(obj, next(_expand(prob)))
+        except ObjectiveError as exc:
+            raise fail("x0", exc) from None
+
+
+def _expand(prob: dict) -> Iterator[Job]:
+    """The (start, method) jobs of one checked problem, one at a time."""
     starts = prob.get("starts", 1)
     options = {k: prob[k] for k in _OPTIONS if k in prob}
-    jobs = []
     for k in range(starts):
         for method in prob["methods"]:
             ident = {"problem": prob["name"], "objective": prob["objective"],
@@ -214,12 +245,6 @@ def _expand(path: str, lines: _Lines, index: int, prob: dict) -> list[Job]:
                      "x0": prob.get("x0"), "seed": prob["seed"], "random": starts > 1,
                      "method": method, "options": options}
             digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
-            jobs.append(Job(digest[:16], prob["name"], k, method, prob["objective"],
-                            prob.get("dim", {}), prob.get("vars"), prob.get("x0"),
-                            prob["seed"], starts > 1, options))
-    if "x0" in prob:
-        try:
-            start_point(obj, jobs[0])
-        except ObjectiveError as exc:
-            raise fail("x0", exc) from None
-    return jobs
+            yield Job(digest[:16], prob["name"], k, method, prob["objective"],
+                      prob.get("dim", {}), prob.get("vars"), prob.get("x0"),
+                      prob["seed"], starts > 1, options)

@@ -12,6 +12,17 @@ import statistics
 from collections import defaultdict
 
 TAUS = (1, 2, 4, 8, 16)
+_KEPT = ("problem", "start", "method", "job_id", "status", "success", "nit", "nfev", "njev",
+         "nhev", "nhvp", "fun", "grad_norm", "time_s")
+
+
+def slim(rec: dict) -> dict:
+    """What a summary (and the summary CSV) needs of a record: no x, no
+    trace, so a parent holding many records holds little."""
+    out = {k: rec.get(k) for k in _KEPT}
+    curvature = rec.get("curvature")
+    out["verdict"] = curvature.get("verdict") if isinstance(curvature, dict) else None
+    return out
 
 
 def cost(rec: dict) -> int:
@@ -21,18 +32,18 @@ def cost(rec: dict) -> int:
 def summarize(records: list[dict]) -> dict:
     by_method: dict[str, list[dict]] = defaultdict(list)
     for rec in records:
-        by_method[rec["method"]].append(rec)
+        by_method[str(rec.get("method"))].append(rec)
     best: dict[tuple, int] = {}
     for rec in records:
         if rec.get("success"):
-            key = (rec["problem"], rec.get("start", 0))
+            key = _problem(rec)
             best[key] = min(best.get(key, cost(rec)), cost(rec))
-    problems = {(r["problem"], r.get("start", 0)) for r in records}
+    problems = {_problem(r) for r in records}
     methods = []
     for method, recs in by_method.items():
         solved = [r for r in recs if r.get("success")]
         crashed = [r for r in recs if r.get("status") in ("error", "timeout")]
-        ratios = [cost(r) / max(best[(r["problem"], r.get("start", 0))], 1) for r in solved]
+        ratios = [cost(r) / max(best[_problem(r)], 1) for r in solved]
         methods.append({
             "method": method, "runs": len(recs), "solved": len(solved),
             "failed": len(recs) - len(solved) - len(crashed), "errors": len(crashed),
@@ -42,6 +53,10 @@ def summarize(records: list[dict]) -> dict:
                                  if problems else 0.0) for t in TAUS},
         })
     return {"problems": len(problems), "runs": len(records), "methods": methods}
+
+
+def _problem(rec: dict) -> tuple:
+    return (rec.get("problem"), rec.get("start") or 0)
 
 
 def _median(values: list) -> float | None:

@@ -4,6 +4,22 @@ from __future__ import annotations
 _WINDOW = 36  # characters shown either side of the column in a long text
 
 
+def printable(text: str) -> str:
+    """Text safe to echo to a terminal: whitespace becomes a blank, any other
+    control character its escape (ESC as \\x1b), so user text can never
+    retitle or reprogram the terminal."""
+    return "".join(_shown(ch) for ch in text)
+
+
+def _shown(ch: str) -> str:
+    if ch in "\n\r\t":
+        return " "
+    code = ord(ch)
+    if code < 32 or 127 <= code < 160:
+        return f"\\x{code:02x}"
+    return ch
+
+
 class ObjectiveError(ValueError):
     """Bad objective or point text: a message and, when known, a column."""
 
@@ -17,16 +33,16 @@ class ObjectiveError(ValueError):
     def render(self) -> str:
         """The text (a window of it when long), a caret, one sentence."""
         if self.text is None:
-            return f"error: {self.message}"
-        text = self.text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
+            return f"error: {printable(self.message)}"
+        text = self.text
         col = len(text) if self.column is None else min(self.column, len(text))
         start = max(0, col - _WINDOW)
         end = min(len(text), col + _WINDOW)
         prefix = "…" if start > 0 else ""
         suffix = "…" if end < len(text) else ""
-        shown = prefix + text[start:end] + suffix
-        caret = " " * (len(prefix) + col - start) + "^"
-        return f"  {shown}\n  {caret}\nerror: {self.message}"
+        shown = prefix + printable(text[start:end]) + suffix
+        caret = " " * (len(prefix) + len(printable(text[start:col]))) + "^"
+        return f"  {shown}\n  {caret}\nerror: {printable(self.message)}"
 
     def __str__(self) -> str:
         if self.column is None:

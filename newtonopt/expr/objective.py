@@ -7,6 +7,7 @@ or as ``--vars`` says) and packs named values back into z.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -17,6 +18,8 @@ from .errors import ObjectiveError
 from .parser import Compiler, parse_chunks
 
 MAX_VECTOR = 10 ** 8
+_PYTHON_RANDOM_LIMIT = 100_000  # above, numpy draws the random start (seconds faster)
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 class Objective:
@@ -28,8 +31,10 @@ class Objective:
     """
 
     def __init__(self, text: str, names: list[str], shapes: dict[str, tuple],
-                 evaluate, problem=None, params: dict | None = None) -> None:
+                 evaluate, problem=None, params: dict | None = None,
+                 vector_ops: int | None = None) -> None:
         self.text = text
+        self.vector_ops = vector_ops  # vector-valued operations (memory estimates)
         self.names = tuple(names)
         self.shapes = dict(shapes)
         self._evaluate = evaluate
@@ -90,6 +95,8 @@ class Objective:
         """The problem's standard start, else uniform(-1, 1) from ``seed``."""
         if self.problem is not None:
             return np.asarray(self.problem.start(self.size), dtype=np.float64)
+        if self.size > _PYTHON_RANDOM_LIMIT:
+            return np.random.default_rng(seed).uniform(-1.0, 1.0, self.size)
         # Python's Mersenne Twister: reproducible across versions, and
         # cheaper to load than numpy.random for a one-line command.
         rng = random.Random(seed)
@@ -126,7 +133,23 @@ def parse(text: str, dims: Mapping[str, int] | None = None,
     dims = _parse_dims(dims)
     if text.strip().startswith("@"):
         return _builtin(text.strip(), dims, vars)
-    return _compile(text, dims, list(vars) if vars is not None else None)
+    return _compile(text, dims, _check_vars(vars))
+
+
+def _check_vars(vars: Iterable[str] | None) -> list[str] | None:
+    """--vars must name distinct variables; the objective must use each."""
+    if vars is None:
+        return None
+    order = list(vars)
+    for i, name in enumerate(order):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ObjectiveError(f"--vars: {name!r} is not a variable name "
+                                 "(a letter, then letters, digits or _)")
+        if name in order[:i]:
+            raise ObjectiveError(f"--vars names {name} twice")
+    if not order:
+        raise ObjectiveError("--vars is empty")
+    return order
 
 
 def _compile(text: str, dims: dict[str, int], order: list[str] | None,
@@ -143,19 +166,25 @@ def _compile(text: str, dims: dict[str, int], order: list[str] | None,
         return (dims[name],) if name in dims else ()
 
     chunks = parse_chunks(text)
-    node = Compiler(text, shape_of, constants).compile(chunks)
+    compiler = Compiler(text, shape_of, constants)
+    node = compiler.compile(chunks)
     if node.shape != ():
         raise ObjectiveError("the objective must be a scalar; did you mean sum(...)?",
                              text, 0)
     names = order if order is not None else seen
     if not names:
         raise ObjectiveError("the objective has no variables", text, 0)
+    idle = [v for v in names if v not in seen]
+    if idle:
+        raise ObjectiveError(f"--vars names {', '.join(idle)}, which the objective does not "
+                             "use", shown or text, None)
     unused = [d for d in dims if d not in names]
     if unused:
         raise ObjectiveError(f"--dim names {', '.join(unused)}, which the objective "
                              "does not use", shown or text, None)
     shapes = {name: ((dims[name],) if name in dims else ()) for name in names}
-    return Objective(shown or text, names, shapes, node.evaluator(), problem, params)
+    return Objective(shown or text, names, shapes, node.evaluator(), problem, params,
+                     compiler.vector_ops)
 
 
 def _builtin(text: str, dims: dict[str, int], vars) -> Objective:
@@ -180,6 +209,10 @@ def _builtin(text: str, dims: dict[str, int], vars) -> Objective:
         except ValueError:
             raise ObjectiveError(f"{key}={value!r} is not a number", text,
                                  text.index(item)) from None
+        lo, hi = problem.param_ranges.get(key, (-np.inf, np.inf))
+        if not (np.isfinite(params[key]) and lo <= params[key] <= hi):
+            raise ObjectiveError(f"@{name}: {key} must be a number from {lo:g} to {hi:g}",
+                                 text, text.index(item))
     if problem.is_vector:
         n = dims.get("x", problem.default_n)
         why = problem.check_n(n)

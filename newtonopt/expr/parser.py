@@ -147,6 +147,9 @@ class _Chunk:
 
 def _check_characters(text: str) -> None:
     for i, ch in enumerate(text):
+        if not ch.isprintable() and ch != " " and ch.isascii():
+            raise ObjectiveError(f"control character {ch!r} is not allowed in an objective",
+                                 text, i)
         if not ch.isascii():
             raise ObjectiveError(
                 f"{ch!r} is not allowed: names and operators are ASCII "
@@ -186,7 +189,10 @@ def _split_points(tokens: list[tokenize.TokenInfo]) -> list[int]:
 
 def _parse_chunk(text: str, start: int, end: int, carets: list[int]) -> _Chunk:
     """Parse text[start:end] with each '^' (at the absolute ``carets``)
-    written as '**'."""
+    written as '**'.  Leading blanks are skipped (Python would read them
+    as an indent)."""
+    while start < end and text[start] == " ":
+        start += 1
     pieces, last, inserted = [], start, []
     for pos in carets:
         pieces.append(text[last:pos])
@@ -245,6 +251,12 @@ class Compiler:
         self.shape_of = shape_of
         self.constants = constants or {}
         self.chunk: _Chunk | None = None
+        self.vector_ops = 0  # vector-valued operations: what a graph will hold
+
+    def _node(self, fn: Callable[[Env], Any], shape: Shape, ops: int = 1) -> Node:
+        if shape != ():
+            self.vector_ops += ops
+        return Node(fn, shape)
 
     def error(self, message: str, node: ast.AST) -> ObjectiveError:
         return ObjectiveError(message, self.text, self.chunk.column(node))
@@ -290,7 +302,7 @@ class Compiler:
                 acc = acc + fn(env) if plus else acc - fn(env)
             return acc
 
-        return Node(total, shape)
+        return self._node(total, shape, len(terms) - 1)
 
     def _broadcast(self, a: Shape, b: Shape, node: ast.AST) -> Shape:
         if a == () or a == b:
@@ -341,7 +353,7 @@ class Compiler:
         if name in CONSTANTS:
             return _const(CONSTANTS[name])
         shape = self.shape_of(name, self.chunk.column(node))
-        return Node(lambda env: env[name], shape)
+        return self._node(lambda env: env[name], shape, 0)
 
     def _binop(self, node: ast.BinOp, depth: int) -> Node:
         if isinstance(node.op, (ast.Add, ast.Sub)):
@@ -357,7 +369,7 @@ class Compiler:
             with np.errstate(all="ignore"):
                 return _const(op(left.const, right.const))
         lf, rf = left.evaluator(), right.evaluator()
-        return Node(lambda env: op(lf(env), rf(env)), shape)
+        return self._node(lambda env: op(lf(env), rf(env)), shape)
 
     def _unary(self, node: ast.UnaryOp, depth: int) -> Node:
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -368,7 +380,7 @@ class Compiler:
         if inner.is_const:
             return _const(-inner.const)
         fn = inner.evaluator()
-        return Node(lambda env: -fn(env), inner.shape)
+        return self._node(lambda env: -fn(env), inner.shape)
 
     def _call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):
@@ -398,9 +410,9 @@ class Compiler:
         fns = [a.evaluator() for a in args]
         if arity == 1:
             f0 = fns[0]
-            return Node(lambda env: op(f0(env)), shape)
+            return self._node(lambda env: op(f0(env)), shape)
         f0, f1 = fns
-        return Node(lambda env: op(f0(env), f1(env)), shape)
+        return self._node(lambda env: op(f0(env), f1(env)), shape)
 
     def _subscript(self, node: ast.Subscript, depth: int) -> Node:
         base = self.visit(node.value, depth + 1)
@@ -422,7 +434,7 @@ class Compiler:
         if base.is_const:
             return _const(base.const[index])
         fn = base.evaluator()
-        return Node(lambda env: fn(env)[index], shape)
+        return self._node(lambda env: fn(env)[index], shape)
 
     def _index(self, node: ast.AST) -> int | slice:
         if isinstance(node, ast.Slice):

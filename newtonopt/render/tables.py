@@ -231,28 +231,46 @@ def batch_summary(console: Console, summary: dict) -> None:
 
 
 class BatchProgress:
-    """A progress bar on a terminal (jobs done/total, failures, elapsed, ETA);
-    nothing elsewhere."""
+    """Progress of a batch on a terminal: a live bar (jobs done/total,
+    failures, elapsed, ETA); with NO_COLOR, which forbids every escape code
+    (the bar needs cursor movement), a plain line at most once a second
+    instead.  Nothing when stderr is not a terminal or when disabled."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, console: Console, total: int, enabled: bool = True) -> None:
+        import time
+
+        self.failures = 0
+        self.done = 0
+        self.total = total
+        self.console = console
+        self.progress = None
+        self.plain = False
+        self._clock = time.monotonic
+        self._shown = 0.0
+        if not enabled or not console.is_terminal:
+            return
+        if os.environ.get("NO_COLOR"):
+            self.plain = True
+            return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
-        self.failures = 0
-        self.progress = None
-        if console.is_terminal:
-            self.progress = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[failures]} failed"),
-                                     TimeElapsedColumn(), TextColumn("ETA"),
-                                     TimeRemainingColumn(), console=console)
-            self.task = self.progress.add_task("batch", total=total, failures=0)
-            self.progress.start()
+        self.progress = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[failures]} failed"),
+                                 TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn(), console=console)
+        self.task = self.progress.add_task("batch", total=total, failures=0)
+        self.progress.start()
 
     def advance(self, record: dict) -> None:
+        self.done += 1
         if not record.get("success"):
             self.failures += 1
         if self.progress is not None:
             self.progress.update(self.task, advance=1, failures=self.failures)
+        elif self.plain and (self._clock() - self._shown >= 1.0 or self.done == self.total):
+            self._shown = self._clock()
+            line(self.console, f"batch {self.done}/{self.total} done, {self.failures} failed")
 
     def stop(self) -> None:
         if self.progress is not None:

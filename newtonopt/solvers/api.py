@@ -11,6 +11,7 @@ from newtonopt.expr import Objective, ObjectiveError, parse, parse_point
 from newtonopt.methods import METHODS as METHOD_NAMES
 
 from .directions import DIRECTIONS, LBFGS
+from .budget import check_fits, estimate_bytes
 from .evaluator import Evaluator
 from .globalization import LineSearch
 from .loop import Loop, check_curvature
@@ -23,17 +24,23 @@ METHODS = tuple(METHOD_NAMES)
 _DENSE_LIMIT_BYTES = 2 ** 31
 
 
-def check_method(method: str, n: int) -> None:
-    """Raise ValueError for an unknown method or a dense one too big for n."""
+def check_method(method: str, n: int, vector_ops: int | None = None,
+                 memory: int = 10) -> None:
+    """Raise ValueError for an unknown method, a dense one too big for n, or
+    a run whose estimated memory (``budget.estimate_bytes``; ``vector_ops``
+    from the parsed objective) exceeds what this machine has available."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if method in ("newton", "bfgs") and 8 * n * n > _DENSE_LIMIT_BYTES:
         raise ValueError(f"{method} keeps a dense {n}×{n} matrix ({8 * n * n / 2**30:.1f} GiB); "
                          "use lbfgs, newton-cg or trust-ncg at this size")
+    check_fits(f"{method} at n = {n:,}",
+               estimate_bytes(method, n, vector_ops, memory))
 
 
-def _globalization(method: str, n: int, lr: float | None, memory: int, radius: float):
-    check_method(method, n)
+def _globalization(method: str, n: int, lr: float | None, memory: int, radius: float,
+                   vector_ops: int | None):
+    check_method(method, n, vector_ops, memory)
     if method == "trust-ncg":
         return TrustRegion(radius=radius)
     direction = LBFGS(memory) if method == "lbfgs" else DIRECTIONS[method]()
@@ -78,7 +85,8 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
              callback: Callable[[dict], bool | None] | None = None,
              lr: float | None = None, memory: int = 10, radius: float = 1.0,
              seed: int = 0, dims: Mapping[str, int] | None = None,
-             vars: list[str] | None = None, check_curvature_at_end: bool = True) -> Result:
+             vars: list[str] | None = None, check_curvature_at_end: bool = True,
+             keep_trace: bool = True) -> Result:
     """Minimize (or, with ``maximize=True``, maximize) an objective.
 
     ``objective``: text in the objective language (or ``@problem``), an
@@ -87,6 +95,8 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     point text (``"x=1,y=2"``), a dict of named values, or an array.
     ``method``: one of gd, newton, bfgs, lbfgs, newton-cg, trust-ncg.
     ``callback(record)`` receives each trace row; returning True stops.
+    ``keep_trace``: hold the iteration rows (bounded: see ``loop.Trace``;
+    ``trace_stride`` says how thinned); False keeps only the last.
 
     Returns a ``Result`` with scipy's field names plus ``nhvp``,
     ``grad_norm``, ``status`` (a ``Status``), ``curvature`` and ``trace``.
@@ -97,7 +107,8 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         raise ValueError("maxiter must be >= 0")
     obj = as_objective(objective, dims, vars)
     x_start = start_point(obj, x0, seed)
-    glob = _globalization(method, x_start.size, lr, memory, radius)
+    glob = _globalization(method, x_start.size, lr, memory, radius,
+                          getattr(obj, "vector_ops", None))
     sign = -1.0 if maximize else 1.0
     f = obj if sign > 0 else (lambda z: -obj(z))
 
@@ -105,7 +116,7 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
         loop = Loop(ev, glob, gtol=gtol, maxiter=maxiter, callback=callback, sign=sign,
-                    objective_f=f, check=check_curvature_at_end)
+                    objective_f=f, check=check_curvature_at_end, keep_trace=keep_trace)
         run = loop.run(x_start)
         curv, check_counts = _final_curvature(run, f, check_curvature_at_end)
     elapsed = time.perf_counter() - t0
@@ -123,7 +134,8 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         x=run.x, fun=sign * run.f, jac=sign * run.g, grad_norm=run.grad_norm,
         success=run.status is Status.CONVERGED, status=run.status, message=run.message,
         nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,
-        curvature=_curvature_dict(curv, check_counts), trace=run.trace,
+        curvature=_curvature_dict(curv, check_counts), trace=run.trace.rows(),
+        trace_stride=run.trace.stride,
     )
 
 
@@ -141,5 +153,8 @@ def _curvature_dict(curv, counts: dict) -> dict:
     if curv is None:
         return {"min_eigenvalue": None, "max_eigenvalue": None, "verdict": "not certified",
                 "method": None}
-    return {"min_eigenvalue": curv.min_eigenvalue, "max_eigenvalue": curv.max_eigenvalue,
-            "verdict": curv.verdict, "method": curv.method, **counts}
+    out = {"min_eigenvalue": curv.min_eigenvalue, "max_eigenvalue": curv.max_eigenvalue,
+           "verdict": curv.verdict, "method": curv.method, **counts}
+    if curv.reason:
+        out["reason"] = curv.reason
+    return out

@@ -27,6 +27,7 @@ class Curvature:
     max_eigenvalue: float
     vector: np.ndarray | None   # unit eigenvector of min_eigenvalue, when computed
     method: str                 # "dense" or "lanczos"
+    reason: str | None = None   # why the verdict is "not certified", when known
 
     @property
     def verdict(self) -> str:
@@ -39,7 +40,8 @@ class Curvature:
 
     def negated(self) -> "Curvature":
         """The curvature of -f (used to report a maximization)."""
-        return Curvature(-self.max_eigenvalue, -self.min_eigenvalue, None, self.method)
+        return Curvature(-self.max_eigenvalue, -self.min_eigenvalue, None, self.method,
+                         self.reason)
 
 
 def _recurrence(matvec: Callable[[np.ndarray], np.ndarray], n: int, seed: int):
@@ -80,8 +82,25 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
 def curvature(hessian: Callable[[], np.ndarray],
               hvp: Callable[[np.ndarray], np.ndarray], n: int,
               want_vector: bool = False) -> Curvature:
-    """Extreme eigenvalues at a point, densely or by Lanczos by size."""
-    if n <= DENSE_LIMIT:
-        lam, q = np.linalg.eigh(hessian())
-        return Curvature(float(lam[0]), float(lam[-1]), q[:, 0], "dense")
-    return lanczos(hvp, n, min(n, LANCZOS_STEPS), want_vector)
+    """Extreme eigenvalues at a point, densely or by Lanczos by size.  A
+    Hessian with a NaN or infinite entry (e.g. norm(x) at 0), or an
+    eigensolver that does not converge, gives no verdict: "not certified",
+    with the reason."""
+    method = "dense" if n <= DENSE_LIMIT else "lanczos"
+    try:
+        if method == "dense":
+            h = hessian()
+            if not np.all(np.isfinite(h)):
+                return _uncertified(method, "the Hessian is not finite at this point")
+            lam, q = np.linalg.eigh(h)
+            return Curvature(float(lam[0]), float(lam[-1]), q[:, 0], method)
+        found = lanczos(hvp, n, min(n, LANCZOS_STEPS), want_vector)
+    except np.linalg.LinAlgError as exc:
+        return _uncertified(method, f"the eigenvalue solver failed ({exc})")
+    if not (np.isfinite(found.min_eigenvalue) and np.isfinite(found.max_eigenvalue)):
+        return _uncertified(method, "a Hessian-vector product is not finite at this point")
+    return found
+
+
+def _uncertified(method: str, reason: str) -> Curvature:
+    return Curvature(float("nan"), float("nan"), None, method, reason)

@@ -51,8 +51,8 @@ class Evaluator:
             return self._value
         leaf = Variable(np.array(x, dtype=np.float64))
         y = self._f(leaf)
-        if not isinstance(y, Variable):
-            y = Variable(np.asarray(y, dtype=np.float64))
+        if self.nfev == 0:
+            _check_recorded(y, leaf)
         if y.size != 1:
             raise ValueError(f"the objective must return a scalar, got shape {y.shape}")
         if self.sign != 1.0:
@@ -92,3 +92,27 @@ class Evaluator:
         self._check_second_order(x)
         self.nhev += 1
         return dense_hessian(self._replay, x.size)
+
+
+def _check_recorded(y, leaf: Variable) -> None:
+    """The first value of an objective must be a Variable computed from the
+    input through recorded operations.  A value built from ``x.data`` with
+    numpy (or a constant) has gradient zero everywhere and would "converge"
+    anywhere, so it is refused with a TypeError that says why."""
+    if not isinstance(y, Variable):
+        got = "None" if y is None else type(y).__name__
+        raise TypeError(f"the objective returned {got}; it must return a scalar Variable "
+                        "computed from its argument with newtonopt operations")
+    stack = [y.creator] if y.creator is not None else []
+    seen: set[int] = set()
+    while stack:
+        f = stack.pop()
+        for x in f.inputs:
+            if x is leaf:
+                return
+            if x.creator is not None and id(x.creator) not in seen:
+                seen.add(id(x.creator))
+                stack.append(x.creator)
+    raise TypeError("the objective's value does not depend on its argument through "
+                    "newtonopt operations (was it computed from x.data or with numpy "
+                    "functions?); build it with newtonopt.functions, e.g. F.sum(x ** 2)")

@@ -25,6 +25,39 @@ _MAX_ESCAPES = 10
 _PRECISION_FLOOR = 100 * EPS  # decreases below this times |f| are rounding
 
 
+TRACE_CAP = 10_000
+
+
+class Trace:
+    """The iteration rows, bounded: every row until ``TRACE_CAP`` are held,
+    then every other one is dropped and only every ``stride``-th iteration
+    (stride doubling each time) is kept, so a run of any length holds at
+    most ``TRACE_CAP`` rows.  The latest row is always kept.  With
+    ``keep=False`` only the latest row is."""
+
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
+        self.stride = 1
+        self._rows: list[dict] = []
+        self._last: dict | None = None
+
+    def append(self, row: dict) -> None:
+        self._last = row
+        if self.keep and row["iter"] % self.stride == 0:
+            self._rows.append(row)
+            if len(self._rows) > TRACE_CAP:
+                self._rows = self._rows[::2]
+                self.stride *= 2
+
+    def rows(self) -> list[dict]:
+        """The kept rows, ending with the latest."""
+        if self._last is None:
+            return []
+        if self._rows and self._rows[-1] is self._last:
+            return list(self._rows)
+        return [*self._rows, self._last]
+
+
 def inf_norm(g: np.ndarray) -> float:
     return float(np.max(np.abs(g))) if g.size else 0.0
 
@@ -41,7 +74,7 @@ class Run:
     message: str = ""
     nit: int = 0
     cg_iters: int = 0
-    trace: list[dict] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
     curvature: Curvature | None = None
     curvature_counts: dict = field(default_factory=dict)
 
@@ -71,12 +104,13 @@ class Loop:
 
     def __init__(self, ev: Evaluator, glob, *, gtol: float, maxiter: int,
                  callback: Callable[[dict], bool | None] | None, sign: float,
-                 objective_f, check: bool = True) -> None:
+                 objective_f, check: bool = True, keep_trace: bool = True) -> None:
         self.ev, self.glob = ev, glob
         self.gtol, self.maxiter = gtol, maxiter
         self.callback, self.sign = callback, sign
         self.objective_f = objective_f  # sign * f, for the curvature check
         self.check = check
+        self.keep_trace = keep_trace
         self.t0 = time.perf_counter()
 
     def record(self, run: Run, step: float | None, dx: float | None,
@@ -92,7 +126,7 @@ class Loop:
     def run(self, x0: np.ndarray) -> Run:
         ev = self.ev
         x = np.array(x0, dtype=np.float64)
-        run = Run(x, *ev.f_and_grad(x))
+        run = Run(x, *ev.f_and_grad(x), trace=Trace(self.keep_trace))
         escapes = 0
         try:
             if self.record(run, None, None, [], 0):
