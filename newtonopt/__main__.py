@@ -1,4 +1,4 @@
 """``python -m newtonopt``."""
-from newtonopt.cli import main
+from newtonopt.console import main
 
 main()
