@@ -40,7 +40,7 @@ def write_spec(tmp_path: Path, text: str) -> str:
 SMALL_SPEC = """
 [defaults]
 methods = ["gd", "lbfgs"]
-maxiter = 3000
+maxiter = 400
 [[problem]]
 name = "rosen"
 objective = "@rosenbrock"
@@ -181,7 +181,7 @@ starts = 4
 # -- 6. the results file is locked ------------------------------------------------
 
 def test_a_second_run_on_one_file_is_refused_naming_the_holder(tmp_path):
-    spec = write_spec(tmp_path, SMALL_SPEC)
+    spec = write_spec(tmp_path, SMALL_SPEC.replace("maxiter = 400", "maxiter = 3000"))
     out = tmp_path / "r.jsonl"
     first = subprocess.Popen([EXE, "batch", spec, "--out", str(out), "-q"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -252,7 +252,8 @@ def test_broken_pipe_and_closed_stdout(tmp_path):
 
 @pytest.mark.slow
 def test_signals_at_random_times_exit_130_and_counts_match_the_file(tmp_path):
-    spec = write_spec(tmp_path, SMALL_SPEC.replace("starts = 4", "starts = 10"))
+    spec = write_spec(tmp_path, SMALL_SPEC.replace("starts = 4", "starts = 10")
+                      .replace("maxiter = 400", "maxiter = 3000"))
     rng = random.Random(5)
     for i in range(12):
         out = tmp_path / f"r{i}.jsonl"
