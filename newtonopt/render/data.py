@@ -38,6 +38,7 @@ def result_dict(res, trace: bool = True, **extra: Any) -> dict:
            "time_s": res.time_s, "x0": res.named(res.x0), "curvature": res.curvature}
     if trace:
         out["trace"] = res.trace
+        out["trace_stride"] = res.get("trace_stride", 1)
     return _clean(out)
 
 
