@@ -250,6 +250,17 @@ def test_broken_pipe_and_closed_stdout(tmp_path):
 
 # -- 8. signals at random times ---------------------------------------------------------
 
+def _wait_for_handlers(pid: int) -> None:
+    """Until the process catches SIGTERM (its console entry has run)."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with open(f"/proc/{pid}/status") as fh:
+            caught = next(int(line.split()[1], 16) for line in fh if line.startswith("SigCgt"))
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+
+
 @pytest.mark.slow
 def test_signals_at_random_times_exit_130_and_counts_match_the_file(tmp_path):
     spec = write_spec(tmp_path, SMALL_SPEC.replace("starts = 4", "starts = 10")
@@ -260,8 +271,8 @@ def test_signals_at_random_times_exit_130_and_counts_match_the_file(tmp_path):
         sig = signal.SIGINT if i % 2 else signal.SIGTERM
         proc = subprocess.Popen([EXE, "batch", spec, "--out", str(out), "--jobs", "2"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # after the interpreter has started: during imports, validation or jobs
-        time.sleep(rng.uniform(0.15, 2.0))
+        _wait_for_handlers(proc.pid)   # Python itself must have started
+        time.sleep(rng.uniform(0.0, 2.0))         # then: imports, validation, jobs, summary
         proc.send_signal(sig)
         err = proc.communicate(timeout=60)[1]
         if proc.returncode == 0:
@@ -414,9 +425,10 @@ def test_sigterm_during_out_leaves_no_temporary_file(tmp_path):
     out = tmp_path / "o.json"
     for delay in (0.3, 0.6, 0.9):
         proc = subprocess.Popen([EXE, "minimize", "@rosenbrock", "--dim", "x=3000",
-                                 "-m", "gd", "--maxiter", "3000", "--format", "json",
-                                 "--out", str(out)],
+                                 "-m", "gd", "--maxiter", "100000000", "--gtol", "0",
+                                 "--format", "json", "--out", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_handlers(proc.pid)
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 130

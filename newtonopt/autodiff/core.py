@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 import os
 import weakref
 from typing import Any
@@ -489,6 +490,38 @@ class RDivConst(Function):
         return _unbroadcast(-gy * y / x, x.shape)
 
 
+MAX_CHAIN = 8  # whole powers up to this are products
+
+
+def by_squaring(base: Any, k: int, mul: Any) -> Any:
+    """base**k for a whole k >= 1 by repeated squaring with ``mul``: the
+    one recipe both the interpreter (numbers) and the code generator
+    (source text) follow, so both round alike (x**4 is (x*x)*(x*x))."""
+    result, square = None, base
+    while k:
+        if k & 1:
+            result = square if result is None else mul(result, square)
+        k >>= 1
+        if k:
+            square = mul(square, square)
+    return result
+
+
+def is_small_whole(c: Any) -> bool:
+    return np.ndim(c) == 0 and float(c).is_integer() and 1 <= abs(c) <= MAX_CHAIN
+
+
+def power(x: np.ndarray, c: Any) -> np.ndarray:
+    """x ** c: a small whole c by products (numpy's pow costs ~40 multiplies
+    an element on negative bases), otherwise numpy's ``**``."""
+    if not is_small_whole(c):
+        return x ** c
+    result = by_squaring(x, int(abs(c)), operator.mul)
+    if c < 0:
+        return 1.0 / result
+    return result.copy() if result is x else result
+
+
 class PowConst(Function):
     """x ** c for a constant c."""
 
@@ -496,7 +529,7 @@ class PowConst(Function):
         self.c = c
 
     def forward(self, x):
-        return x ** self.c
+        return power(x, self.c)
 
     def backward(self, gy):
         x, c = self.inputs[0], self.c
@@ -523,7 +556,7 @@ class PowConstGrad(Function):
         if c == 0:
             return np.zeros(np.broadcast_shapes(x.shape, g.shape),
                             np.result_type(x, g))
-        out = x * c if c == 2 else x ** (c - 1) * c
+        out = x * c if c == 2 else power(x, c - 1) * c
         if out.shape == np.broadcast_shapes(out.shape, g.shape):
             out *= g
             return out
@@ -553,13 +586,9 @@ class Pow(Function):
     def backward(self, gz):
         x, y = self.inputs
         z = self.outputs[0]()
-        at_zero = x.data == 0
-        if np.any(at_zero):
-            exponent = (y - 1) + (at_zero & (y.data == 0))
-            gy = gz * F.log(x + at_zero) * z
-        else:
-            exponent = y - 1
-            gy = gz * F.log(x) * z
+        at_zero = F.IsZero()(x)
+        exponent = (y - 1) + F.BothZero()(x, y)
+        gy = gz * F.log(x + at_zero) * z
         gx = gz * y * x ** exponent
         return _unbroadcast(gx, x.shape), _unbroadcast(gy, y.shape)
 

@@ -28,6 +28,88 @@ def zeros_like(x: Variable) -> Variable:
     return Variable(np.zeros_like(x.data), requires_grad=False)
 
 
+# -- masks --------------------------------------------------------------------
+# A backward that needs a mask or a shift computed from the data (the sign
+# in d|x|, the winner of a max) computes it with a Mask op, never as a
+# frozen constant: a recorded graph then recomputes it at every point it is
+# replayed at (the compiled derivatives rely on this).  Masks have
+# derivative zero.
+
+
+class Mask(Function):
+    """An array computed from the inputs' values, with derivative zero."""
+
+    def backward(self, gy):
+        return tuple(zeros_like(x) for x in self.inputs)
+
+
+class NonNegSign(Mask):
+    """1 where x >= 0, else -1 (the derivative of |x|, with 1 at 0)."""
+
+    def forward(self, x):
+        return np.where(x >= 0, 1.0, -1.0).astype(x.dtype, copy=False)
+
+
+class IsZero(Mask):
+    """1 where x == 0, else 0."""
+
+    def forward(self, x):
+        return (x == 0).astype(x.dtype)
+
+
+class BothZero(Mask):
+    """1 where x == 0 and y == 0, else 0."""
+
+    def forward(self, x, y):
+        return ((x == 0) & (y == 0)).astype(np.result_type(x, y))
+
+
+class Positive(Mask):
+    """1 where x > 0, else 0."""
+
+    def forward(self, x):
+        return (x > 0).astype(x.dtype)
+
+
+class InRange(Mask):
+    """1 where lo <= x <= hi, else 0."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return ((x >= self.lo) & (x <= self.hi)).astype(x.dtype)
+
+
+class TieWeight(Mask):
+    """The share of max(a, b)'s gradient that goes to a: 1, 1/2 at a tie, 0."""
+
+    def forward(self, a, b):
+        return (1.0 + np.sign(a - b)) / 2
+
+
+class IsExtreme(Mask):
+    """1 where x equals its reduction y (broadcast back along ``kept``)."""
+
+    def __init__(self, kept):
+        self.kept = kept
+
+    def forward(self, x, y):
+        return (x == y.reshape(self.kept)).astype(x.dtype)
+
+
+class MaxShift(Mask):
+    """The maximum along ``axis`` (kept for broadcasting), 0 where it is not
+    finite: the shift that keeps exp from overflowing in logsumexp/softmax."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        m = np.max(x, axis=self.axis, keepdims=True)
+        return np.where(np.isfinite(m), m, 0.0)
+
+
 # -- elementwise ------------------------------------------------------------
 
 
@@ -144,8 +226,7 @@ class Abs(Function):
         return np.abs(x)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        return gy * np.where(x >= 0, 1.0, -1.0).astype(x.dtype, copy=False)
+        return gy * NonNegSign()(self.inputs[0])
 
 
 class Maximum(Function):
@@ -156,8 +237,7 @@ class Maximum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        diff = np.sign(a.data - b.data)
-        wa = (1 + diff) / 2
+        wa = TieWeight()(a, b)
         return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
 
 
@@ -324,8 +404,7 @@ class _Extreme(Function):
     def backward(self, gy):
         x, y = self.inputs[0], self.outputs[0]()
         kept = _kept_shape(x.shape, self.axis)
-        mask = x.data == y.data.reshape(kept)
-        return broadcast_to(reshape(gy, kept), x.shape) * mask
+        return broadcast_to(reshape(gy, kept), x.shape) * IsExtreme(kept)(x, y)
 
 
 class Max(_Extreme):
@@ -356,8 +435,7 @@ class Clip(Function):
         return np.clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        return gy * ((x >= self.lo) & (x <= self.hi))
+        return gy * InRange(self.lo, self.hi)(self.inputs[0])
 
 
 def clip(x, x_min, x_max):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Function, as_variable
-from .functions import broadcast_to, exp, log, matmul, sum, sum_to
+from .functions import MaxShift, Positive, broadcast_to, exp, log, matmul, sum, sum_to
 
 __all__ = ["linear", "relu", "sigmoid", "softplus", "softmax", "log_softmax",
            "logsumexp", "mean_squared_error"]
@@ -32,7 +32,7 @@ class ReLU(Function):
         return np.maximum(x, 0.0)
 
     def backward(self, gy):
-        return gy * (self.inputs[0].data > 0)
+        return gy * Positive()(self.inputs[0])
 
 
 def relu(x):
@@ -70,16 +70,10 @@ def softplus(x):
     return Softplus()(x)
 
 
-def _shift(x, axis):
-    """The maximum along ``axis`` (kept for broadcasting), as a constant."""
-    m = np.max(x.data, axis=axis, keepdims=True)
-    return np.where(np.isfinite(m), m, 0.0)
-
-
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) along ``axis``, without overflow: c + log(sum(exp(x - c)))."""
     x = as_variable(x)
-    c = _shift(x, axis)
+    c = MaxShift(axis)(x)
     y = log(sum(exp(x - c), axis=axis, keepdims=True)) + c
     if keepdims:
         return y
@@ -91,7 +85,7 @@ def logsumexp(x, axis=None, keepdims=False):
 def softmax(x, axis=1):
     """exp(x) / sum(exp(x)) along ``axis`` (DeZero's default axis 1)."""
     x = as_variable(x)
-    e = exp(x - _shift(x, axis))
+    e = exp(x - MaxShift(axis)(x))
     return e / sum(e, axis=axis, keepdims=True)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -80,13 +81,48 @@ def start_point(obj, x0: Any, seed: int = 0) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
 
+_COMPILED: OrderedDict = OrderedDict()   # (text, shapes, sign) -> Compiled or the error
+_COMPILED_KEEP = 32
+
+
+def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
+    """What the Evaluator calls to compile f: None when not compiling.
+    Parsed objectives compile by default, cached in-process by (text,
+    shapes, sign); Python callables only with ``compile=True`` (they must
+    not branch on values, like ``jax.jit``)."""
+    parsed = isinstance(obj, Objective)
+    if compile is False or (compile is None and not parsed):
+        return None
+    from newtonopt.autodiff.compiled import Compiled
+
+    if not parsed:
+        return lambda x: Compiled(f, x)
+    key = (obj.text, tuple(obj.shapes.items()), sign)
+
+    def build(x: np.ndarray):
+        if key not in _COMPILED:
+            try:
+                _COMPILED[key] = Compiled(f, x)
+            except Exception as exc:  # noqa: BLE001 - remembered, re-raised per run
+                _COMPILED[key] = exc
+            while len(_COMPILED) > _COMPILED_KEEP:
+                _COMPILED.popitem(last=False)
+        _COMPILED.move_to_end(key)
+        found = _COMPILED[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    return build
+
+
 def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
              gtol: float = 1e-8, maxiter: int = 1000, maximize: bool = False,
              callback: Callable[[dict], bool | None] | None = None,
              lr: float | None = None, memory: int = 10, radius: float = 1.0,
              seed: int = 0, dims: Mapping[str, int] | None = None,
              vars: list[str] | None = None, check_curvature_at_end: bool = True,
-             keep_trace: bool = True) -> Result:
+             keep_trace: bool = True, compile: bool | None = None) -> Result:
     """Minimize (or, with ``maximize=True``, maximize) an objective.
 
     ``objective``: text in the objective language (or ``@problem``), an
@@ -97,6 +133,9 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     ``callback(record)`` receives each trace row; returning True stops.
     ``keep_trace``: hold the iteration rows (bounded: see ``loop.Trace``;
     ``trace_stride`` says how thinned); False keeps only the last.
+    ``compile``: run the derivatives as generated code after the first few
+    evaluations (default: for parsed objectives; a callable must opt in and
+    must not branch on values).  Results are the interpreter's.
 
     Returns a ``Result`` with scipy's field names plus ``nhvp``,
     ``grad_norm``, ``status`` (a ``Status``), ``curvature`` and ``trace``.
@@ -112,13 +151,14 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     sign = -1.0 if maximize else 1.0
     f = obj if sign > 0 else (lambda z: -obj(z))
 
-    ev = Evaluator(f, second_order=glob.second_order)
+    ev = Evaluator(f, second_order=glob.second_order,
+                   compiler=compiler_for(obj, f, sign, compile))
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
         loop = Loop(ev, glob, gtol=gtol, maxiter=maxiter, callback=callback, sign=sign,
                     objective_f=f, check=check_curvature_at_end, keep_trace=keep_trace)
         run = loop.run(x_start)
-        curv, check_counts = _final_curvature(run, f, check_curvature_at_end)
+        curv, check_counts = _final_curvature(run, f, check_curvature_at_end, ev.compiled)
     elapsed = time.perf_counter() - t0
     if sign < 0 and curv is not None:
         curv = curv.negated()
@@ -135,18 +175,18 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         success=run.status is Status.CONVERGED, status=run.status, message=run.message,
         nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,
         curvature=_curvature_dict(curv, check_counts), trace=run.trace.rows(),
-        trace_stride=run.trace.stride,
+        trace_stride=run.trace.stride, compile_note=ev.compile_note,
     )
 
 
-def _final_curvature(run, f, enabled: bool):
+def _final_curvature(run, f, enabled: bool, compiled):
     """The curvature verdict at the final point (reusing the loop's when it
     checked this very point), with the work the check did."""
     if not enabled or not np.all(np.isfinite(run.x)) or not math.isfinite(run.f):
         return None, {}
     if run.curvature is not None:
         return run.curvature, run.curvature_counts
-    return check_curvature(f, run.x)
+    return check_curvature(f, run.x, compiled=compiled)
 
 
 def _curvature_dict(curv, counts: dict) -> dict:

@@ -87,10 +87,12 @@ class Run:
         self.curvature = None
 
 
-def check_curvature(f, x: np.ndarray, want_vector: bool = False) -> tuple[Curvature, dict]:
+def check_curvature(f, x: np.ndarray, want_vector: bool = False,
+                    compiled=None) -> tuple[Curvature, dict]:
     """Extreme Hessian eigenvalues of f at x, on an evaluator of its own so
-    the check's work (returned as counts) is kept apart from the method's."""
-    ev = Evaluator(f, second_order=True)
+    the check's work (returned as counts) is kept apart from the method's
+    (``compiled``: the run's compiled code, if it has some)."""
+    ev = Evaluator(f, second_order=True, compiled=compiled)
     curv = curvature(lambda: ev.hessian(x), lambda v: ev.hvp(x, v), x.size, want_vector)
     return curv, {"nhev": ev.nhev, "nhvp": ev.nhvp}
 
@@ -177,7 +179,8 @@ class Loop:
         gnorm = run.grad_norm
         if self.check and run.curvature is None:
             run.curvature, run.curvature_counts = check_curvature(
-                self.objective_f, run.x, want_vector=self.glob.second_order)
+                self.objective_f, run.x, want_vector=self.glob.second_order,
+                compiled=self.ev.compiled)
         verdict = run.curvature.verdict if self.check else "not certified"
         if verdict in ("minimum", "not certified"):
             return self._stop(run, Status.CONVERGED,

@@ -1,0 +1,441 @@
+"""A ``Trace`` as straight-line Python: f, grad f, H v and the dense Hessian.
+
+Four generated functions share the work the way an optimizer needs it:
+
+    forward(x)              -> f, saved        every trial point
+    backward(x, saved)      -> g               first-order methods
+    backward2(x, saved)     -> g, cache        second-order methods
+    hvp(x, v, cache)        -> H v             each CG step: only what
+                                               depends on v is computed
+    hessian(x, V, cache)    -> rows H e_i      all seeds at once (V = I)
+
+Each trace node becomes one line.  Scalars are Python floats with ``math``
+(tens of nanoseconds an operation instead of about a microsecond for a 0-d
+numpy array); vectors are numpy arrays.  Integer powers are products
+(``x**4`` is ``(x*x)*(x*x)``).  A gradient accumulated from scalar uses of
+``x[i]`` is kept as one float per component and assembled once, instead of
+a zero vector per use.  Ops without a template run their own ``forward``
+on arrays, so every op the core has is supported.
+
+``math`` raises where numpy returns inf or nan (``math.exp(1000)``,
+``1/0.0``); the caller catches ``ArithmeticError`` and ``ValueError`` and
+recomputes that call with the interpreter, so results keep numpy's IEEE
+semantics.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import core, functions as Fn, nn
+from .trace import Node, Trace
+
+_LIST_LIMIT = 1000   # vectors up to this size are unpacked with .tolist()
+
+_MATH = {Fn.Exp: "exp", Fn.Log: "log", Fn.Sin: "sin", Fn.Cos: "cos", Fn.Tan: "tan",
+         Fn.Tanh: "tanh", Fn.Sinh: "sinh", Fn.Cosh: "cosh", Fn.Sqrt: "sqrt",
+         Fn.Log1p: "log1p", Fn.Expm1: "expm1"}
+_INFIX = {core.Add: "+", core.Sub: "-", core.Mul: "*", core.Div: "/"}
+_CONST_RIGHT = {core.AddConst: "+", core.MulConst: "*", core.DivConst: "/"}
+_CONST_LEFT = {core.RSubConst: "-", core.RDivConst: "/"}
+# ops that act elementwise (with broadcasting): safe on a batch of seeds
+_ELEMENTWISE = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
+                | {core.Neg, core.PowConst, core.PowConstGrad, core.Pow, core.RPowConst,
+                   Fn.Abs, Fn.Maximum, Fn.Clip, Fn.NonNegSign, Fn.IsZero, Fn.BothZero,
+                   Fn.Positive, Fn.InRange, Fn.TieWeight, nn.ReLU, nn.Sigmoid, nn.Softplus})
+
+
+class Unsupported(Exception):
+    """The trace has an op this generator cannot batch (dense Hessian)."""
+
+
+def _sum_to_batched(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``functions._sum_to`` on each seed of a batch (axis 0)."""
+    lead = a.ndim - 1 - len(shape)
+    axes = tuple(range(1, 1 + lead)) + tuple(
+        1 + lead + i for i, n in enumerate(shape) if n == 1 and a.shape[1 + lead + i] != 1)
+    y = a.sum(axes, keepdims=True) if axes else a
+    return y.reshape((a.shape[0],) + tuple(shape))
+
+
+def _broadcast_batched(a: np.ndarray, in_shape: tuple, shape: tuple) -> np.ndarray:
+    a = np.asarray(a)
+    pad = (1,) * (len(shape) - len(in_shape))
+    return np.broadcast_to(a.reshape((a.shape[0],) + pad + tuple(in_shape)),
+                           (a.shape[0],) + tuple(shape))
+
+
+def _scatter(gy: Any, index: Any, shape: tuple) -> np.ndarray:
+    out = np.zeros(shape)
+    Fn._scatter_add(out, index, gy)
+    return out
+
+
+def _scatter_batched(gy: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
+    gy = np.asarray(gy)
+    out = np.zeros((gy.shape[0],) + tuple(shape))
+    parts = index if isinstance(index, tuple) else (index,)
+    Fn._scatter_add(out, (slice(None),) + parts, gy)
+    return out
+
+
+BASE_NAMESPACE = {"math": math, "np": np, "inf": math.inf, "nan": math.nan,
+                  "_sum_to": Fn._sum_to, "_sum_to_batched": _sum_to_batched,
+                  "_broadcast_batched": _broadcast_batched, "_scatter": _scatter,
+                  "_scatter_batched": _scatter_batched}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _literal(value: Any) -> str | None:
+    """Source for a scalar float, or None when it is not one."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (float, np.floating)) or _is_int(value):
+        text = repr(float(value))
+        return f"({text})" if text.startswith("-") else text
+    return None
+
+
+def _power(base: str, c: Any) -> str | None:
+    """base ** c as products for a small whole c (``core.power``'s recipe),
+    "1.0" for c = 0, else None."""
+    if np.ndim(c) == 0 and c == 0:
+        return "1.0"
+    if not core.is_small_whole(c):
+        return None
+    chain = core.by_squaring(base, int(abs(c)), lambda a, b: f"({a} * {b})")
+    return chain if c > 0 else f"(1.0 / {chain})"
+
+
+class _Function:
+    """The lines of one generated function."""
+
+    def __init__(self, gen: "Generator", name: str, params: list[str], batched: bool) -> None:
+        self.gen = gen
+        self.name = name
+        self.params = params
+        self.batched = batched
+        self.lines: list[str] = []
+        self.names: dict[int, str] = {}
+        self.lists: dict[int, str] = {}
+        self.sparse: dict[int, dict[int, str]] = {}
+        self.temps = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " + text)
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"s{self.temps}"
+
+    def value(self, i: int) -> str:
+        """The expression of node i, materializing a sparse vector."""
+        if i in self.sparse:
+            parts = self.sparse.pop(i)
+            name = f"t{i}"
+            n = self.gen.trace.nodes[i].shape[0]
+            self.line(f"{name} = np.array([{', '.join(parts.get(k, '0.0') for k in range(n))}])")
+            self.names[i] = name
+        return self.names[i]
+
+    def component(self, i: int, k: int) -> str:
+        """x[k] of vector node i as a Python float."""
+        if i in self.sparse:
+            return self.sparse[i].get(k, "0.0")
+        node = self.gen.trace.nodes[i]
+        if node.shape[0] > _LIST_LIMIT:
+            return f"float({self.value(i)}[{k}])"
+        if i not in self.lists:
+            self.lists[i] = f"{self.value(i)}_l"
+            self.line(f"{self.lists[i]} = {self.value(i)}.tolist()")
+        return f"{self.lists[i]}[{k}]"
+
+    def source(self, returns: str) -> str:
+        body = self.lines or ["    pass"]
+        return f"def {self.name}({', '.join(self.params)}):\n" + "\n".join(body) + \
+            f"\n    return {returns}\n"
+
+
+class Generator:
+    """Writes the five functions for one trace."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.namespace: dict[str, Any] = dict(BASE_NAMESPACE)
+        self.vdep = trace.depends_on_v()
+
+    # -- names for constants and ops ------------------------------------------
+    def const(self, node: Node) -> str:
+        text = _literal(node.value) if node.shape == () else None
+        if text is not None and np.asarray(node.value).dtype.kind == "f":
+            return text
+        name = f"k{node.index}"
+        self.namespace[name] = node.value
+        return name
+
+    def bind(self, prefix: str, index: int, value: Any) -> str:
+        name = f"{prefix}{index}"
+        self.namespace[name] = value
+        return name
+
+    # -- one node ---------------------------------------------------------------
+    def emit(self, fn: _Function, i: int) -> None:
+        node = self.trace.nodes[i]
+        op = node.op
+        batched = fn.batched and self.vdep[i]
+        scalar = node.shape == () and not batched
+        kind = type(op)
+        if not batched and self._emit_sparse(fn, node):
+            return
+        if batched and kind not in _ELEMENTWISE:
+            expr = self._batched_shape_op(fn, node)
+        else:
+            args = [self._arg(fn, a, node, batched) for a in node.args]
+            expr = self._expr(node, args, scalar)
+        fn.names[i] = f"t{i}"
+        fn.line(f"t{i} = {expr}")
+
+    def _arg(self, fn: _Function, a: int, node: Node, batched: bool) -> str:
+        """An argument; in a batch, padded so the seed axis stays leading."""
+        text = fn.value(a)
+        if batched and self.vdep[a]:
+            missing = len(node.shape) - len(self.trace.nodes[a].shape)
+            if missing > 0:
+                text = f"np.asarray({text}).reshape((-1,) + {(1,) * missing!r} + " \
+                       f"{self.trace.nodes[a].shape!r})"
+        return text
+
+    def _emit_sparse(self, fn: _Function, node: Node) -> bool:
+        """Gradients of scalar uses of x[k]: one float per component."""
+        op = node.op
+        if isinstance(op, Fn.GetItemGrad) and _is_int(op.index) and len(node.shape) == 1 \
+                and self.trace.nodes[node.args[0]].shape == ():
+            fn.sparse[node.index] = {int(op.index) % node.shape[0]: fn.value(node.args[0])}
+            return True
+        if isinstance(op, core.Add) and all(a in fn.sparse for a in node.args) \
+                and self.trace.nodes[node.args[0]].shape == node.shape \
+                and self.trace.nodes[node.args[1]].shape == node.shape:
+            left, right = (fn.sparse[a] for a in node.args)
+            merged = dict(left)
+            for k, expr in right.items():
+                if k in merged:
+                    name = fn.temp()
+                    fn.line(f"{name} = {merged[k]} + {expr}")
+                    merged[k] = name
+                else:
+                    merged[k] = expr
+            fn.sparse[node.index] = merged
+            return True
+        if isinstance(op, Fn.GetItem) and _is_int(op.index) and node.shape == () \
+                and len(self.trace.nodes[node.args[0]].shape) == 1:
+            fn.names[node.index] = fn.component(node.args[0], int(op.index)
+                                                % self.trace.nodes[node.args[0]].shape[0])
+            return True
+        return False
+
+    def _expr(self, node: Node, a: list[str], scalar: bool) -> str:
+        op, kind = node.op, type(node.op)
+        if kind in _INFIX:
+            return f"({a[0]} {_INFIX[kind]} {a[1]})"
+        if kind in _CONST_RIGHT or kind in _CONST_LEFT:
+            c = self._param(node, op.c)
+            if kind in _CONST_RIGHT:
+                return f"({a[0]} {_CONST_RIGHT[kind]} {c})"
+            return f"({c} {_CONST_LEFT[kind]} {a[0]})"
+        if kind is core.Neg:
+            return f"(-{a[0]})"
+        if kind is core.PowConst:
+            chain = _power(a[0], op.c)
+            if chain is not None and chain != "1.0":
+                return chain
+            if scalar and np.ndim(op.c) == 0 and op.c == 0.5:
+                return f"math.sqrt({a[0]})"           # numpy's x ** 0.5 is sqrt
+            return self._pow(a[0], self._param(node, op.c), scalar)
+        if kind is core.PowConstGrad:
+            return self._pow_grad(node, a, scalar)
+        if kind is core.Pow:
+            return self._pow(a[0], a[1], scalar)
+        if kind is core.RPowConst:
+            return self._pow(self._param(node, op.c), a[0], scalar)
+        if kind in _MATH:
+            return f"{'math' if scalar else 'np'}.{_MATH[kind]}({a[0]})"
+        if kind is Fn.Abs:
+            return f"abs({a[0]})" if scalar else f"np.abs({a[0]})"
+        if kind is Fn.Sum:
+            if self.trace.nodes[node.args[0]].shape == ():
+                return a[0]
+            expr = f"{a[0]}.sum(axis={op.axis!r}, keepdims={op.keepdims!r})"
+            return f"float({expr})" if scalar else expr
+        if kind is Fn.MatMul:
+            return f"({a[0]} @ {a[1]})"
+        if kind is Fn.GetItem:
+            expr = f"{a[0]}[{self.bind('i', node.index, op.index)}]"
+            return f"float({expr})" if scalar else expr
+        if kind is Fn.GetItemGrad:
+            return f"_scatter({a[0]}, {self.bind('i', node.index, op.index)}, {op.shape!r})"
+        if kind is Fn.Reshape:
+            expr = f"np.reshape({a[0]}, {op.shape!r})"
+            return f"float({expr})" if scalar else expr
+        if kind is Fn.BroadcastTo:
+            return f"np.broadcast_to({a[0]}, {op.shape!r})"
+        if kind is Fn.SumTo:
+            expr = f"_sum_to(np.asarray({a[0]}), {op.shape!r})"
+            return f"float({expr})" if scalar else expr
+        expr = f"{self.bind('op', node.index, op)}.forward({', '.join(a)})"
+        return f"float({expr})" if scalar else expr
+
+    def _param(self, node: Node, c: Any) -> str:
+        text = _literal(c)
+        return text if text is not None else self.bind("c", node.index, c)
+
+    @staticmethod
+    def _pow(base: str, exponent: str, scalar: bool) -> str:
+        return f"math.pow({base}, {exponent})" if scalar else f"np.power({base}, {exponent})"
+
+    def _pow_grad(self, node: Node, a: list[str], scalar: bool) -> str:
+        """g * c * x**(c-1), as ``PowConstGrad.forward`` computes it."""
+        c = node.op.c
+        x, g = a
+        if c == 0:
+            return "0.0" if node.shape == () else f"np.zeros({node.shape!r})"
+        if c == 2:
+            return f"(({x} * 2.0) * {g})"
+        if c == 1 and self.trace.nodes[node.args[0]].shape == node.shape:
+            return g                                  # 1 * g
+        chain = _power(x, c - 1)
+        factor = chain if chain is not None else self._pow(x, self._param(node, c - 1), scalar)
+        if factor == "1.0" and self.trace.nodes[node.args[0]].shape != node.shape:
+            factor = f"np.ones({node.shape!r})"
+        return f"(({factor} * {self._param(node, c)}) * {g})"
+
+    def _batched_shape_op(self, fn: _Function, node: Node) -> str:
+        """Shape ops on a batch of seeds (axis 0 is the seed)."""
+        op, kind = node.op, type(node.op)
+        a = [fn.value(x) for x in node.args]
+        in_shape = self.trace.nodes[node.args[0]].shape
+        if not self.vdep[node.args[0]] and kind is not Fn.MatMul:
+            raise Unsupported(f"{kind.__name__} of a constant in a batch")
+        if kind is Fn.Sum:
+            axes = range(len(in_shape)) if op.axis is None else \
+                ((op.axis,) if np.ndim(op.axis) == 0 else op.axis)
+            shifted = tuple(ax % len(in_shape) + 1 for ax in axes) if in_shape else ()
+            if not shifted:
+                return a[0]
+            return f"{a[0]}.sum(axis={shifted!r}, keepdims={op.keepdims!r})"
+        if kind is Fn.GetItem:
+            parts = op.index if isinstance(op.index, tuple) else (op.index,)
+            return f"{a[0]}[{self.bind('ib', node.index, (slice(None),) + parts)}]"
+        if kind is Fn.GetItemGrad:
+            return f"_scatter_batched({a[0]}, {self.bind('i', node.index, op.index)}, " \
+                   f"{op.shape!r})"
+        if kind is Fn.Reshape:
+            return f"np.reshape({a[0]}, (-1,) + {tuple(op.shape)!r})"
+        if kind is Fn.Transpose:
+            axes = tuple(range(len(in_shape)))[::-1] if op.axes is None else \
+                tuple(ax % len(in_shape) for ax in op.axes)
+            return f"np.transpose({a[0]}, {(0,) + tuple(ax + 1 for ax in axes)!r})"
+        if kind is Fn.BroadcastTo:
+            return f"_broadcast_batched({a[0]}, {in_shape!r}, {tuple(op.shape)!r})"
+        if kind is Fn.SumTo:
+            return f"_sum_to_batched(np.asarray({a[0]}), {tuple(op.shape)!r})"
+        if kind is Fn.MatMul:
+            return f"({a[0]} @ {a[1]})"
+        raise Unsupported(f"{kind.__name__} on a batch of seeds")
+
+    # -- the functions ------------------------------------------------------------
+    def function(self, name: str, params: list[str], nodes: list[int], inputs: list[int],
+                 returns: list[str], batched: bool = False) -> str:
+        """Source of one function: unpack ``inputs``, compute ``nodes``,
+        return ``returns`` (templates over node indices: "{f}", "({c})")."""
+        fn = _Function(self, name, params, batched)
+        for i in inputs:
+            fn.names[i] = f"t{i}"
+        if inputs and "saved" in params:
+            fn.line(f"{', '.join(f't{i}' for i in inputs)}, = saved")
+        elif inputs and "cache" in params:
+            fn.line(f"{', '.join(f't{i}' for i in inputs)}, = cache")
+        for node in self.trace.nodes:
+            if node.kind == "x":
+                fn.names[node.index] = "x"
+            elif node.kind == "v":
+                fn.names[node.index] = "v"
+            elif node.kind == "const":
+                fn.names[node.index] = self.const(node)
+        for i in nodes:
+            self.emit(fn, i)
+        return fn.source(", ".join(self._returned(fn, r) for r in returns))
+
+    def _returned(self, fn: _Function, spec: tuple[str, list[int]]) -> str:
+        how, indices = spec
+        if how == "float":
+            if self.trace.nodes[indices[0]].shape == ():
+                return fn.value(indices[0])          # already a Python float
+            return f"float(np.reshape({fn.value(indices[0])}, ()))"
+        if how == "array":
+            return f"_fresh({fn.value(indices[0])})"
+        return "(" + "".join(f"{fn.value(i)}, " for i in indices) + ")"
+
+
+def _fresh(a: Any) -> np.ndarray:
+    """a as a float64 array nobody else holds (a copy only when needed)."""
+    if type(a) is np.ndarray and a.base is None and a.flags.writeable \
+            and a.dtype == np.float64:
+        return a
+    return np.array(a, dtype=np.float64)
+
+
+BASE_NAMESPACE["_fresh"] = _fresh
+
+
+class Program:
+    """The plan of the generated functions; each is written on first use
+    (``source(name)``), so a first-order run never pays for the HVP code."""
+
+    def __init__(self, trace: Trace) -> None:
+        nodes = trace.nodes
+        self.gen = Generator(trace)
+        self.namespace = self.gen.namespace
+        vdep = self.gen.vdep
+
+        def ops(indices) -> list[int]:
+            return sorted(i for i in indices if nodes[i].kind == "op")
+
+        in_f = trace.ancestors([trace.f])
+        in_g = trace.ancestors([trace.g])
+        in_h = trace.ancestors([trace.hv])
+        forward = ops(in_f)
+        backward = ops(in_g - in_f)
+        extra = ops({i for i in in_h if not vdep[i]} - in_f - in_g)
+        hvp = ops(i for i in in_h if vdep[i])
+
+        def used(stage: list[int], outputs: list[int], among: set[int]) -> list[int]:
+            need = {a for i in stage for a in nodes[i].args} | set(outputs)
+            return ops(i for i in need if i in among)
+
+        cache = used(hvp, [trace.hv], in_f | in_g | set(extra))
+        saved = sorted(set(used(backward + extra, [trace.g], in_f)) | (set(cache) & in_f))
+        self._plans = {
+            "forward": (["x"], forward, [], [("float", [trace.f]), ("tuple", saved)], False),
+            "backward": (["x", "saved"], backward, saved, [("array", [trace.g])], False),
+            "backward2": (["x", "saved"], backward + extra, saved,
+                          [("array", [trace.g]), ("tuple", cache)], False),
+            "hvp": (["x", "v", "cache"], hvp, cache, [("array", [trace.hv])], False),
+            "hessian": (["x", "v", "cache"], hvp, cache, [("array", [trace.hv])], True),
+        }
+        self.counts = {"forward": len(forward), "backward": len(backward),
+                       "extra": len(extra), "hvp": len(hvp), "traced": len(nodes)}
+
+    def source(self, name: str) -> str:
+        """The source of one function; Unsupported for a Hessian that cannot
+        be batched."""
+        return self.gen.function(name, *self._plans[name])
+
+
+def generate(trace: Trace) -> Program:
+    """Plan the stages of a trace (the functions are written on demand)."""
+    return Program(trace)

@@ -1,0 +1,205 @@
+"""Compiled derivatives: trace once, run straight-line code from then on.
+
+``Compiled(f, x0)`` traces f at x0 (``trace.py``), generates the functions
+of ``codegen.py`` and ``compile()``s them once.  The double-backprop core
+derived every derivative; the generated code is a faster way to run what it
+recorded.  Two safety nets keep the answers the interpreter's:
+
+* per call: a ``math`` function that raises where numpy returns inf or nan
+  (``math.exp(1000)``, ``math.log(0)``, ``1/0.0``) sends that call to the
+  interpreter, so results keep numpy's IEEE semantics;
+* once: after generating, value, gradient and one Hessian-vector product
+  are compared with the interpreter's at a second point; a difference means
+  the trace froze something that depends on the point (a Python ``if`` on
+  values in a callable), and ``CompileError`` is raised so the caller keeps
+  the interpreter.  Like ``jax.jit``, a compiled callable may not branch on
+  values.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .codegen import Unsupported, generate
+from .config import no_grad
+from .core import Variable
+from .functional import dense_hessian, make_hvp, value_and_grad
+from .trace import trace
+
+_FALLBACK = (ArithmeticError, ValueError)
+_CHECK_RTOL = 1e-9
+
+
+class CompileError(Exception):
+    """The compiled code does not reproduce the interpreter; keep the latter."""
+
+
+class _Interpreted:
+    """State of a point handled by the interpreter (a fallback call)."""
+
+    __slots__ = ("replay",)
+
+    def __init__(self, replay=None) -> None:
+        self.replay = replay
+
+
+class Compiled:
+    """f: Variable -> scalar Variable, compiled for flat float64 points of
+    size n.  ``source`` is the generated Python."""
+
+    def __init__(self, f: Callable[[Variable], Variable], x0: np.ndarray,
+                 check: bool = True) -> None:
+        self._sources: dict[str, str] = {}
+        self.f = f
+        x0 = np.asarray(x0, dtype=np.float64).ravel()
+        self.n = x0.size
+        self._program = generate(trace(f, x0))
+        self.counts = self._program.counts
+        self._functions: dict[str, Callable | None] = {}
+        self._check = check
+        self._probe = _probe_point(x0) if check else None
+        self._forward = self._function("forward")
+        self._backward = self._function("backward")
+        if check:
+            self._verify_gradient()
+
+    def _function(self, name: str) -> Callable | None:
+        """Write and compile one generated function on first use."""
+        if name not in self._functions:
+            try:
+                source = self._program.source(name)
+            except Unsupported:
+                self._functions[name] = None
+                return None
+            namespace = self._program.namespace
+            exec(compile(source, f"<newtonopt-{name}>", "exec"), namespace)  # noqa: S102
+            self._functions[name] = namespace[name]
+            self._sources[name] = source
+        return self._functions[name]
+
+    @property
+    def source(self) -> str:
+        """The generated gradient and HVP source (all stages)."""
+        for name in ("forward", "backward", "backward2", "hvp"):
+            self._function(name)
+        return "\n".join(self._sources[k] for k in ("forward", "backward", "backward2", "hvp"))
+
+    @property
+    def _backward2(self) -> Callable:
+        if "backward2" not in self._functions:
+            self._function("backward2")
+            self._function("hvp")
+            if self._check:
+                self._verify_hvp()
+        return self._functions["backward2"]
+
+    @property
+    def _hvp(self) -> Callable:
+        self._backward2
+        return self._functions["hvp"]
+
+    @property
+    def _hessian(self) -> Callable | None:
+        self._backward2
+        return self._function("hessian")
+
+    # -- stages (what the Evaluator calls) ------------------------------------
+    def forward(self, x: np.ndarray) -> tuple[float, Any]:
+        """f(x) and the state the gradient continues from."""
+        try:
+            return self._forward(x)
+        except _FALLBACK:
+            with no_grad():
+                return float(self.f(Variable(np.array(x))).data), _Interpreted()
+
+    def gradient(self, x: np.ndarray, state: Any) -> np.ndarray:
+        if not isinstance(state, _Interpreted):
+            try:
+                return self._backward(x, state)
+            except _FALLBACK:
+                pass
+        return value_and_grad(self.f, x)[1]
+
+    def second_order(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """The gradient and the state Hessian-vector products continue from."""
+        if not isinstance(state, _Interpreted):
+            try:
+                return self._backward2(x, state)
+            except _FALLBACK:
+                pass
+        replay, _, g = make_hvp(self.f, x)
+        return g, _Interpreted(replay)
+
+    def hvp(self, x: np.ndarray, state: Any, v: np.ndarray) -> np.ndarray:
+        if not isinstance(state, _Interpreted):
+            try:
+                return self._hvp(x, v, state)
+            except _FALLBACK:
+                state = _Interpreted(make_hvp(self.f, x)[0])
+        return state.replay(v)
+
+    def hessian(self, x: np.ndarray, state: Any) -> np.ndarray:
+        """Dense, symmetrized: all n seeds in one batched pass when the code
+        has one, else n products."""
+        if not isinstance(state, _Interpreted) and self._hessian is not None:
+            try:
+                rows = self._hessian(x, np.eye(self.n), state)
+                return (rows + rows.T) / 2
+            except _FALLBACK:
+                pass
+        return dense_hessian(lambda v: self.hvp(x, state, v), self.n)
+
+    # -- the functional API ------------------------------------------------------
+    def value(self, x: np.ndarray) -> float:
+        return self.forward(np.asarray(x, dtype=np.float64))[0]
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        x = np.asarray(x, dtype=np.float64)
+        value, state = self.forward(x)
+        return value, self.gradient(x, state)
+
+    def hvp_at(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        _, state = self.forward(x)
+        return self.hvp(x, self.second_order(x, state)[1], np.asarray(v, dtype=np.float64))
+
+    def hessian_at(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        _, state = self.forward(x)
+        return self.hessian(x, self.second_order(x, state)[1])
+
+    # -- the check ----------------------------------------------------------------
+    def _verify_gradient(self) -> None:
+        x = self._probe
+        with np.errstate(all="ignore"):
+            want_f, want_g = value_and_grad(self.f, x)
+            got_f, got_g = self.value_and_grad(x)
+        _same(got_f, want_f, "f")
+        _same(got_g, want_g, "gradient")
+
+    def _verify_hvp(self) -> None:
+        x = self._probe
+        v = np.random.default_rng(1).standard_normal(self.n)
+        with np.errstate(all="ignore"):
+            want = make_hvp(self.f, x)[0](v)
+            _, state = self.forward(x)
+            got = self._functions["hvp"](x, v, self._functions["backward2"](x, state)[1])
+        _same(got, want, "Hessian-vector product")
+
+
+def _probe_point(x0: np.ndarray) -> np.ndarray:
+    """A second point near x0, where the check compares with the interpreter."""
+    rng = np.random.default_rng(0)
+    return x0 + 1e-3 * (1.0 + np.abs(x0)) * rng.uniform(-1, 1, x0.size)
+
+
+def _same(got: Any, want: Any, what: str) -> None:
+    if not np.allclose(got, want, rtol=_CHECK_RTOL, atol=1e-300, equal_nan=True):
+        raise CompileError(f"the compiled {what} differs from the interpreter's at a second "
+                           "point (does f branch on values?)")
+
+
+def compile_function(f: Callable[[Variable], Variable], x: np.ndarray) -> Compiled:
+    """``newtonopt.compile(f, x)``: f compiled for points shaped like x."""
+    return Compiled(f, x)

@@ -1,0 +1,164 @@
+"""Record f, its gradient and its Hessian-vector product once, as a graph.
+
+The double-backprop core is the tracer: at a point x0 it runs f, then
+``backward(create_graph=True)`` (the gradient g, itself a graph), then a
+backward through g seeded with a symbolic vector v (H v, a graph in x and
+v).  ``trace`` walks the three graphs from their outputs into one list of
+``Node``s in dependency order, merging common subexpressions (an op with
+the same parameters on the same inputs is one node; f, g and H v share
+most of their work) and constants with equal values.  Constants folded by
+the core (an op on constants records nothing) stay folded.
+
+Every shape in the trace is static.  Values that depend on the data (the
+sign in d|x|, the winner of a max) are ``Mask`` ops in the graph, so they
+are recomputed wherever the trace is replayed; ``codegen`` turns the nodes
+into straight-line Python.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .core import Function, Variable
+
+
+@dataclass
+class Node:
+    """One value of the trace: the input ``x`` or ``v``, a constant, or the
+    output of ``op`` applied to the nodes ``args`` (indices into the list)."""
+
+    index: int
+    kind: str                     # "x", "v", "const" or "op"
+    shape: tuple
+    op: Function | None = None
+    args: tuple[int, ...] = ()
+    value: Any = None             # the constant's value
+    users: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    nodes: list[Node]
+    f: int          # the node of f(x)
+    g: int          # of grad f(x)
+    hv: int         # of H(x) v
+    n: int
+
+    def ancestors(self, roots: list[int]) -> set[int]:
+        """The nodes ``roots`` are computed from (themselves included)."""
+        seen, stack = set(), list(roots)
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(self.nodes[i].args)
+        return seen
+
+    def depends_on_v(self) -> list[bool]:
+        out = []
+        for node in self.nodes:
+            out.append(node.kind == "v" or any(out[a] for a in node.args))
+        return out
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for an op parameter (None: not comparable)."""
+    if isinstance(value, (int, float, str, bool, type(None), np.integer, np.floating)):
+        return (type(value).__name__, value if value == value else "nan")
+    if isinstance(value, slice):
+        return ("slice", value.start, value.stop, value.step)
+    if isinstance(value, (tuple, list)):
+        items = tuple(_freeze(v) for v in value)
+        return None if None in items else ("seq", items)
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, value.dtype.str, value.tobytes())
+    return None
+
+
+_GRAPH_ATTRS = {"inputs", "outputs", "generation"}
+
+
+def _op_key(op: Function, args: tuple[int, ...]) -> tuple | None:
+    params = tuple(sorted((k, _freeze(v)) for k, v in vars(op).items()
+                          if k not in _GRAPH_ATTRS))
+    if any(p is None for _, p in params):
+        return None
+    return (type(op), params, args)
+
+
+class _Builder:
+    def __init__(self, x: Variable, v: Variable) -> None:
+        self.nodes: list[Node] = []
+        self.of_var: dict[int, int] = {}
+        self.by_key: dict[tuple, int] = {}
+        self.keep: list[Variable] = []   # ids are only unique while alive
+        self.x, self.v = x, v
+
+    def _add(self, var: Variable, node_key: tuple | None, **fields) -> int:
+        if node_key is not None and node_key in self.by_key:
+            index = self.by_key[node_key]
+        else:
+            index = len(self.nodes)
+            self.nodes.append(Node(index, shape=tuple(np.shape(var.data)), **fields))
+            for a in self.nodes[index].args:
+                self.nodes[a].users.append(index)
+            if node_key is not None:
+                self.by_key[node_key] = index
+        self.of_var[id(var)] = index
+        self.keep.append(var)
+        return index
+
+    def leaf(self, var: Variable) -> int:
+        if var is self.x:
+            return self._add(var, ("x",), kind="x")
+        if var is self.v:
+            return self._add(var, ("v",), kind="v")
+        return self._add(var, ("const", _freeze(var.data)), kind="const", value=var.data)
+
+    def visit(self, root: Variable) -> int:
+        """Add root and everything it is computed from, inputs first,
+        without recursion (graphs can be 10^5 ops deep)."""
+        stack = [(root, False)]
+        while stack:
+            var, ready = stack.pop()
+            if id(var) in self.of_var:
+                continue
+            f = var.creator
+            if f is None:
+                self.leaf(var)
+                continue
+            if len(f.outputs) != 1:
+                raise NotImplementedError(f"{type(f).__name__} has several outputs")
+            if not ready:
+                stack.append((var, True))
+                stack.extend((x, False) for x in f.inputs if id(x) not in self.of_var)
+                continue
+            args = tuple(self.of_var[id(x)] for x in f.inputs)
+            self._add(var, _op_key(f, args), kind="op", op=f, args=args)
+        return self.of_var[id(root)]
+
+
+def trace(f: Callable[[Variable], Variable], x0: np.ndarray) -> Trace:
+    """Record f, grad f and H v at x0 (a flat float64 vector) as one Trace."""
+    x0 = np.asarray(x0, dtype=np.float64).ravel()
+    x = Variable(x0.copy())
+    y = f(x)
+    if not isinstance(y, Variable) or y.size != 1:
+        raise TypeError("f must return a scalar Variable")
+    y.backward(create_graph=True)
+    g, x.grad = x.grad, None
+    if g is None:
+        g = Variable(np.zeros_like(x0), requires_grad=False)
+    v = Variable(np.ones_like(x0))
+    g.grad = v
+    g.backward(create_graph=True)
+    hv, x.grad = x.grad, None
+    if hv is None:
+        hv = Variable(np.zeros_like(x0), requires_grad=False)
+    b = _Builder(x, v)
+    b.leaf(x)
+    b.leaf(v)
+    fi, gi, hi = b.visit(y), b.visit(g), b.visit(hv)
+    return Trace(b.nodes, fi, gi, hi, x0.size)
