@@ -24,6 +24,8 @@ _EXPORTS = {
     "hvp": "newtonopt.autodiff",
     "make_hvp": "newtonopt.autodiff",
     "hessian": "newtonopt.autodiff",
+    "compile": "newtonopt.autodiff",
+    "Compiled": "newtonopt.autodiff",
     "ObjectiveError": "newtonopt.expr",
     "Objective": "newtonopt.expr",
     "parse": "newtonopt.expr",

@@ -367,12 +367,15 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
 @click.option("--hvp", "v", metavar="V", help="Also H v for the direction V (a point).")
 @click.option("--order", type=click.IntRange(min=0),
               help="The ORDER-th derivative of a one-variable objective.")
+@click.option("--code", is_flag=True,
+              help="Print the generated code of f, its gradient and its H·v (the chain "
+                   "rule, made visible).")
 @click.option("--graph", type=click.Path(dir_okay=False), metavar="FILE.dot",
               help="Write the graph of the ORDER-th derivative (default 1: the gradient) "
                    "as Graphviz DOT.")
 @_common
 def diff(objective: str, at: str, with_hessian: bool, v: str | None, order: int | None,
-         graph: str | None, **opts: Any) -> None:
+         code: bool, graph: str | None, **opts: Any) -> None:
     """Value and derivatives of OBJECTIVE at a point, by autodiff."""
     if opts["fmt"] == "csv":
         raise click.BadParameter("diff writes table or json", param_hint="--format")
@@ -390,6 +393,10 @@ def diff(objective: str, at: str, with_hessian: bool, v: str | None, order: int 
             from newtonopt.derivatives import derivative_dot
 
             _write(derivative_dot(obj, at, 1 if order is None else order), graph)
+        if code:
+            from newtonopt.derivatives import derivative_code
+
+            report["code"] = derivative_code(obj, at)
         if opts["fmt"] == "json":
             _write(data.dumps(report), opts["out"])
         elif opts["out"]:

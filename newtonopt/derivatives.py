@@ -74,3 +74,13 @@ def derivative_dot(obj: Objective, at: str, order: int = 1) -> str:
         y = derivative_graph(obj, x, order)
     y.name = {0: "f", 1: "grad f"}.get(order, f"d^{order}f")
     return get_dot_graph(y, verbose=False)
+
+
+def derivative_code(obj: Objective, at: str) -> str:
+    """The generated source of f, its gradient and its Hessian-vector
+    product, traced at the point text ``at``."""
+    from newtonopt.autodiff import Compiled
+
+    x = parse_point(at, obj)
+    with np.errstate(all="ignore"):
+        return Compiled(obj, x, check=False).source

@@ -47,6 +47,19 @@ _ELEMENTWISE = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
                    Fn.Positive, Fn.InRange, Fn.TieWeight, nn.ReLU, nn.Sigmoid, nn.Softplus})
 
 
+_UFUNC = {core.Add: "add", core.Sub: "subtract", core.Mul: "multiply", core.Div: "divide",
+          core.AddConst: "add", core.MulConst: "multiply", core.DivConst: "divide",
+          core.RSubConst: "subtract", core.RDivConst: "divide", core.Neg: "negative",
+          **{k: v for k, v in _MATH.items()}}
+# ops whose generated expression makes a new array (when it is not an alias)
+_FRESH = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
+          | {core.Neg, core.PowConst, core.PowConstGrad, Fn.Abs, Fn.MatMul})
+_IN_PLACE_SIZE = 4096
+_SCALAR_MASKS = {Fn.NonNegSign: "(1.0 if {0} >= 0 else -1.0)", Fn.IsZero: "(1.0 if {0} == 0 else 0.0)",
+                 Fn.Positive: "(1.0 if {0} > 0 else 0.0)",
+                 Fn.BothZero: "(1.0 if {0} == 0 and {1} == 0 else 0.0)"}  # below, a fresh allocation costs no more than out=
+
+
 class Unsupported(Exception):
     """The trace has an op this generator cannot batch (dense Hessian)."""
 
@@ -82,7 +95,7 @@ def _scatter_batched(gy: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
 
 
 BASE_NAMESPACE = {"math": math, "np": np, "inf": math.inf, "nan": math.nan,
-                  "_sum_to": Fn._sum_to, "_sum_to_batched": _sum_to_batched,
+                  "_sum_to": Fn._sum_to, "_scatter_add": Fn._scatter_add, "_sum_to_batched": _sum_to_batched,
                   "_broadcast_batched": _broadcast_batched, "_scatter": _scatter,
                   "_scatter_batched": _scatter_batched}
 
@@ -112,6 +125,19 @@ def _power(base: str, c: Any) -> str | None:
     return chain if c > 0 else f"(1.0 / {chain})"
 
 
+def _uniform_literal(c: Any, operand: tuple) -> str | None:
+    """The literal of an array constant holding one value throughout, if
+    broadcasting it changes nothing but the value (else None)."""
+    if not isinstance(c, np.ndarray) or c.size == 0 or c.dtype.kind != "f":
+        return None
+    if np.broadcast_shapes(c.shape, operand) != tuple(operand):
+        return None
+    first = c.flat[0]
+    if not (c == first).all():
+        return None
+    return _literal(first)
+
+
 class _Function:
     """The lines of one generated function."""
 
@@ -124,6 +150,8 @@ class _Function:
         self.names: dict[int, str] = {}
         self.lists: dict[int, str] = {}
         self.sparse: dict[int, dict[int, str]] = {}
+        self.deferred: dict[int, tuple[str, str, tuple]] = {}  # scatters not yet made
+        self.fresh: set[int] = set()   # arrays made here that nothing else holds
         self.temps = 0
 
     def line(self, text: str) -> None:
@@ -137,10 +165,15 @@ class _Function:
         """The expression of node i, materializing a sparse vector."""
         if i in self.sparse:
             parts = self.sparse.pop(i)
-            name = f"t{i}"
             n = self.gen.trace.nodes[i].shape[0]
-            self.line(f"{name} = np.array([{', '.join(parts.get(k, '0.0') for k in range(n))}])")
-            self.names[i] = name
+            self.line(f"t{i} = np.array([{', '.join(parts.get(k, '0.0') for k in range(n))}])")
+            self.names[i] = f"t{i}"
+            self.fresh.add(i)
+        elif i in self.deferred:
+            gy, index, shape = self.deferred.pop(i)
+            self.line(f"t{i} = _scatter({gy}, {index}, {shape!r})")
+            self.names[i] = f"t{i}"
+            self.fresh.add(i)
         return self.names[i]
 
     def component(self, i: int, k: int) -> str:
@@ -190,15 +223,80 @@ class Generator:
         batched = fn.batched and self.vdep[i]
         scalar = node.shape == () and not batched
         kind = type(op)
-        if not batched and self._emit_sparse(fn, node):
+        if not batched and (self._emit_sparse(fn, node) or self._emit_in_place(fn, node)):
             return
         if batched and kind not in _ELEMENTWISE:
             expr = self._batched_shape_op(fn, node)
+            args = []
         else:
             args = [self._arg(fn, a, node, batched) for a in node.args]
-            expr = self._expr(node, args, scalar)
+            expr = self._expr(node, args, scalar, batched)
+        if expr in args:             # x * 1.0, 1 * g: no new value
+            fn.names[i] = expr
+            return
         fn.names[i] = f"t{i}"
         fn.line(f"t{i} = {expr}")
+        if not batched and node.shape != () and kind in _FRESH:
+            fn.fresh.add(i)
+
+    def _owned(self, fn: _Function, j: int, node: Node) -> bool:
+        """May node j's array be overwritten to make ``node``?  Only an
+        array this function made, used once, of the result's shape."""
+        other = self.trace.nodes[j]
+        return j in fn.fresh and len(other.users) == 1 and other.shape == node.shape
+
+    def _emit_in_place(self, fn: _Function, node: Node) -> bool:
+        """Large vectors: a slice's gradient is added into the array it
+        joins (``_scatter_add``, as the interpreter's ``accumulate_grad``)
+        instead of zeros(n) plus a full add; an elementwise result reuses
+        an operand's array (``out=``) when nothing else needs it."""
+        op, kind = node.op, type(node.op)
+        if isinstance(op, Fn.GetItemGrad) and len(node.users) == 1:
+            gy = fn.value(node.args[0])
+            fn.deferred[node.index] = (gy, self.bind("i", node.index, op.index), op.shape)
+            return True
+        if int(np.prod(node.shape)) < _IN_PLACE_SIZE:
+            return False
+        if kind is core.Add:
+            a, b = node.args
+            if a in fn.deferred and b in fn.deferred:
+                fn.value(a)                       # make one, add the other into it
+            for d, other in ((a, b), (b, a)):
+                if d in fn.deferred and self._owned(fn, other, node):
+                    gy, index, _ = fn.deferred.pop(d)
+                    fn.line(f"_scatter_add({fn.value(other)}, {index}, {gy})")
+                    fn.names[node.index] = fn.names[other]
+                    fn.fresh.add(node.index)
+                    return True
+        if kind is core.PowConstGrad and op.c not in (0, 1) \
+                and self.trace.nodes[node.args[0]].shape == node.shape:
+            x, g = (fn.value(j) for j in node.args)   # (c x**(c-1)) *= g, as the core
+            factor = f"({x} * 2.0)" if op.c == 2 else \
+                f"({_power(x, op.c - 1) or self._pow(x, self._param(node, op.c - 1), False)}" \
+                f" * {self._param(node, op.c)})"
+            fn.line(f"t{node.index} = {factor}")
+            fn.line(f"t{node.index} = np.multiply(t{node.index}, {g}, out=t{node.index})")
+            fn.names[node.index] = f"t{node.index}"
+            fn.fresh.add(node.index)
+            return True
+        ufunc = _UFUNC.get(kind)
+        if ufunc is None or kind is core.MulConst and \
+                self._param(node, op.c, node.shape) == "1.0":
+            return False
+        for target in node.args:
+            if target not in fn.deferred and target not in fn.sparse \
+                    and self._owned(fn, target, node):
+                operands = [fn.value(j) for j in node.args]
+                if kind in _CONST_RIGHT:
+                    operands.append(self._param(node, op.c, node.shape))
+                elif kind in _CONST_LEFT:
+                    operands.insert(0, self._param(node, op.c, node.shape))
+                fn.line(f"t{node.index} = np.{ufunc}({', '.join(operands)}, "
+                        f"out={fn.value(target)})")
+                fn.names[node.index] = f"t{node.index}"
+                fn.fresh.add(node.index)
+                return True
+        return False
 
     def _arg(self, fn: _Function, a: int, node: Node, batched: bool) -> str:
         """An argument; in a batch, padded so the seed axis stays leading."""
@@ -238,12 +336,17 @@ class Generator:
             return True
         return False
 
-    def _expr(self, node: Node, a: list[str], scalar: bool) -> str:
+    def _expr(self, node: Node, a: list[str], scalar: bool, batched: bool = False) -> str:
         op, kind = node.op, type(node.op)
         if kind in _INFIX:
+            a = [self._uniform(node, j, text) for j, text in zip(node.args, a)]
+            if kind is core.Mul and "1.0" in a:
+                return a[1] if a[0] == "1.0" else a[0]
             return f"({a[0]} {_INFIX[kind]} {a[1]})"
         if kind in _CONST_RIGHT or kind in _CONST_LEFT:
-            c = self._param(node, op.c)
+            c = self._param(node, op.c, self.trace.nodes[node.args[0]].shape)
+            if kind is core.MulConst and c == "1.0":
+                return a[0]
             if kind in _CONST_RIGHT:
                 return f"({a[0]} {_CONST_RIGHT[kind]} {c})"
             return f"({c} {_CONST_LEFT[kind]} {a[0]})"
@@ -257,7 +360,7 @@ class Generator:
                 return f"math.sqrt({a[0]})"           # numpy's x ** 0.5 is sqrt
             return self._pow(a[0], self._param(node, op.c), scalar)
         if kind is core.PowConstGrad:
-            return self._pow_grad(node, a, scalar)
+            return self._pow_grad(node, a, scalar, batched)
         if kind is core.Pow:
             return self._pow(a[0], a[1], scalar)
         if kind is core.RPowConst:
@@ -266,6 +369,8 @@ class Generator:
             return f"{'math' if scalar else 'np'}.{_MATH[kind]}({a[0]})"
         if kind is Fn.Abs:
             return f"abs({a[0]})" if scalar else f"np.abs({a[0]})"
+        if scalar and kind in _SCALAR_MASKS:
+            return _SCALAR_MASKS[kind].format(*a)
         if kind is Fn.Sum:
             if self.trace.nodes[node.args[0]].shape == ():
                 return a[0]
@@ -289,19 +394,36 @@ class Generator:
         expr = f"{self.bind('op', node.index, op)}.forward({', '.join(a)})"
         return f"float({expr})" if scalar else expr
 
-    def _param(self, node: Node, c: Any) -> str:
+    def _param(self, node: Node, c: Any, operand: tuple | None = None) -> str:
+        """A constant parameter: a literal for a scalar, or for an array of
+        one repeated value that does not widen the result (the ones a
+        seed broadcasts to); else a bound name."""
         text = _literal(c)
+        if text is None and operand is not None:
+            text = _uniform_literal(c, operand)
         return text if text is not None else self.bind("c", node.index, c)
+
+    def _uniform(self, node: Node, j: int, text: str) -> str:
+        arg = self.trace.nodes[j]
+        if arg.kind == "const" and arg.shape != ():
+            other = [self.trace.nodes[k].shape for k in node.args if k != j]
+            literal = _uniform_literal(arg.value, other[0] if other else node.shape)
+            if literal is not None and (not other or other[0] == node.shape):
+                return literal
+        return text
 
     @staticmethod
     def _pow(base: str, exponent: str, scalar: bool) -> str:
         return f"math.pow({base}, {exponent})" if scalar else f"np.power({base}, {exponent})"
 
-    def _pow_grad(self, node: Node, a: list[str], scalar: bool) -> str:
+    def _pow_grad(self, node: Node, a: list[str], scalar: bool, batched: bool) -> str:
         """g * c * x**(c-1), as ``PowConstGrad.forward`` computes it."""
         c = node.op.c
         x, g = a
         if c == 0:
+            if batched:                                   # one zero row per seed
+                seeded = next(t for j, t in zip(node.args, a) if self.vdep[j])
+                return f"np.zeros(np.shape({seeded})[:1] + {node.shape!r})"
             return "0.0" if node.shape == () else f"np.zeros({node.shape!r})"
         if c == 2:
             return f"(({x} * 2.0) * {g})"
@@ -311,7 +433,8 @@ class Generator:
         factor = chain if chain is not None else self._pow(x, self._param(node, c - 1), scalar)
         if factor == "1.0" and self.trace.nodes[node.args[0]].shape != node.shape:
             factor = f"np.ones({node.shape!r})"
-        return f"(({factor} * {self._param(node, c)}) * {g})"
+        product = f"({factor} * {self._param(node, c)})"
+        return product if g == "1.0" else f"({product} * {g})"
 
     def _batched_shape_op(self, fn: _Function, node: Node) -> str:
         """Shape ops on a batch of seeds (axis 0 is the seed)."""

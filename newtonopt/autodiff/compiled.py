@@ -145,6 +145,8 @@ class Compiled:
         if not isinstance(state, _Interpreted) and self._hessian is not None:
             try:
                 rows = self._hessian(x, np.eye(self.n), state)
+                if rows.shape != (self.n, self.n):   # H v does not depend on v: H = 0
+                    rows = np.broadcast_to(rows, (self.n, self.n))
                 return (rows + rows.T) / 2
             except _FALLBACK:
                 pass

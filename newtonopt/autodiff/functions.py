@@ -43,32 +43,38 @@ class Mask(Function):
         return tuple(zeros_like(x) for x in self.inputs)
 
 
+def _typed(values: np.ndarray, like: Any) -> np.ndarray:
+    """values in the dtype of ``like`` (float32 stays float32; a Python
+    float, as compiled code passes, gives float64)."""
+    return values.astype(like.dtype, copy=False) if isinstance(like, np.ndarray) else values
+
+
 class NonNegSign(Mask):
     """1 where x >= 0, else -1 (the derivative of |x|, with 1 at 0)."""
 
     def forward(self, x):
-        return np.where(x >= 0, 1.0, -1.0).astype(x.dtype, copy=False)
+        return _typed(np.where(x >= 0, 1.0, -1.0), x)
 
 
 class IsZero(Mask):
     """1 where x == 0, else 0."""
 
     def forward(self, x):
-        return (x == 0).astype(x.dtype)
+        return _typed((x == 0) * 1.0, x)
 
 
 class BothZero(Mask):
     """1 where x == 0 and y == 0, else 0."""
 
     def forward(self, x, y):
-        return ((x == 0) & (y == 0)).astype(np.result_type(x, y))
+        return _typed(((x == 0) & (y == 0)) * 1.0, x)
 
 
 class Positive(Mask):
     """1 where x > 0, else 0."""
 
     def forward(self, x):
-        return (x > 0).astype(x.dtype)
+        return _typed((x > 0) * 1.0, x)
 
 
 class InRange(Mask):
@@ -78,7 +84,7 @@ class InRange(Mask):
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
-        return ((x >= self.lo) & (x <= self.hi)).astype(x.dtype)
+        return _typed(((x >= self.lo) & (x <= self.hi)) * 1.0, x)
 
 
 class TieWeight(Mask):
@@ -95,7 +101,7 @@ class IsExtreme(Mask):
         self.kept = kept
 
     def forward(self, x, y):
-        return (x == y.reshape(self.kept)).astype(x.dtype)
+        return _typed((x == np.reshape(y, self.kept)) * 1.0, x)
 
 
 class MaxShift(Mask):

@@ -73,11 +73,14 @@ def _freeze(value: Any) -> Any:
         items = tuple(_freeze(v) for v in value)
         return None if None in items else ("seq", items)
     if isinstance(value, np.ndarray):
+        if value.size > _HASHED_SIZE:     # large: merged only when the same object
+            return ("object", id(value))
         return ("array", value.shape, value.dtype.str, value.tobytes())
     return None
 
 
 _GRAPH_ATTRS = {"inputs", "outputs", "generation"}
+_HASHED_SIZE = 4096
 
 
 def _op_key(op: Function, args: tuple[int, ...]) -> tuple | None:

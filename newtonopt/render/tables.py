@@ -193,6 +193,9 @@ def diff_report(console: Console, report: dict[str, Any]) -> None:
     if "derivative" in report:
         d = report["derivative"]
         line(console, f"d^{d['order']}f/d{d['variable']}^{d['order']} = {fmt.num(d['value'], 15)}")
+    if "code" in report:
+        line(console, "")
+        line(console, report["code"].rstrip("\n"))
     if "hessian" in report:
         h = report["hessian"]
         names = report["hessian_labels"]

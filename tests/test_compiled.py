@@ -1,0 +1,222 @@
+"""Compiled derivatives against the interpreter, their oracle.
+
+Bit for bit on the built-in problems (the op order is the same), to 1e-13
+relative on hypothesis-generated objectives over the whole grammar, the same
+inf/nan where the interpreter gives them, and the same counts, statuses and
+iterates for every method on every built-in problem.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import newtonopt as no
+import newtonopt.functions as F
+from newtonopt.autodiff import CompileError, Compiled, hessian, hvp, value_and_grad
+from newtonopt.cli import cli
+from newtonopt.methods import METHODS
+from newtonopt.problems import PROBLEMS
+
+RNG = np.random.default_rng(11)
+
+
+def interpreted(f, x, v):
+    value, g = value_and_grad(f, x)
+    return value, g, hvp(f, x, v), hessian(f, x)
+
+
+def compiled(c, x, v):
+    value, g = c.value_and_grad(x)
+    return value, g, c.hvp_at(x, v), c.hessian_at(x)
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_builtins_bit_for_bit(name):
+    obj = no.parse("@" + name)
+    c = Compiled(obj, obj.default_start())
+    for x in (obj.default_start(), RNG.uniform(-2, 2, obj.size)):
+        v = RNG.normal(size=obj.size)
+        for got, want in zip(compiled(c, x, v), interpreted(obj, x, v)):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_every_method_runs_the_same_compiled(name):
+    for method in METHODS:
+        a = no.minimize("@" + name, method=method, compile=False)
+        b = no.minimize("@" + name, method=method)
+        assert b.compile_note in ("compiled", None)
+        assert (a.status, a.nit, a.nfev, a.njev, a.nhev, a.nhvp) == \
+            (b.status, b.nit, b.nfev, b.njev, b.nhev, b.nhvp), method
+        np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_large_vectors_in_place_code_matches():
+    obj = no.parse("@rosenbrock", dims={"x": 20000})
+    x, v = RNG.uniform(-1, 1, 20000), RNG.normal(size=20000)
+    c = Compiled(obj, x)
+    np.testing.assert_array_equal(c.value_and_grad(x)[1], value_and_grad(obj, x)[1])
+    np.testing.assert_array_equal(c.hvp_at(x, v), hvp(obj, x, v))
+    assert "out=" in c.source and "_scatter_add" in c.source
+
+
+# -- hypothesis: objectives over the whole grammar -----------------------------------
+
+N = 5
+_UNARY = ["sin", "cos", "exp", "tanh", "sinh", "cosh", "abs", "log1p_safe", "sqrt_safe",
+          "log_safe"]
+
+
+@st.composite
+def vector_expr(draw, depth=0):
+    leaf = st.sampled_from(["x", "x*y", "(x - y)", "2.5*x", "x/(1+y^2)"])
+    if depth >= 3:
+        return draw(leaf)
+    kind = draw(st.sampled_from(["leaf", "unary", "binary", "pow", "minmax", "scalar"]))
+    if kind == "leaf":
+        return draw(leaf)
+    if kind == "unary":
+        fn = draw(st.sampled_from(_UNARY))
+        inner = draw(vector_expr(depth + 1))
+        if fn == "log1p_safe":
+            return f"log(1 + ({inner})^2)"
+        if fn == "sqrt_safe":
+            return f"sqrt(1 + ({inner})^2)"
+        if fn == "log_safe":
+            return f"log(abs({inner}) + 0.5)"
+        return f"{fn}({inner})"
+    if kind == "binary":
+        op = draw(st.sampled_from(["+", "-", "*", "/"]))
+        right = draw(vector_expr(depth + 1))
+        if op == "/":
+            right = f"(1.5 + ({right})^2)"
+        return f"({draw(vector_expr(depth + 1))} {op} {right})"
+    if kind == "pow":
+        exponent = draw(st.sampled_from(["2", "3", "4", "-2", "0", "0.5", "1.5", "7"]))
+        base = draw(vector_expr(depth + 1))
+        if exponent in ("0.5", "1.5", "-2"):
+            base = f"(1 + ({base})^2)"
+        return f"{base}^{exponent}"
+    if kind == "minmax":
+        return f"{draw(st.sampled_from(['min', 'max']))}({draw(vector_expr(depth + 1))}, " \
+               f"{draw(vector_expr(depth + 1))})"
+    return f"({draw(scalar_expr(depth + 1))} * {draw(vector_expr(depth + 1))})"
+
+
+@st.composite
+def scalar_expr(draw, depth=0):
+    if depth >= 3:
+        return draw(st.sampled_from(["y", "x[0]", "x[-1]", "y^2"]))
+    kind = draw(st.sampled_from(["reduce", "index", "dot", "norm", "slices", "scalar"]))
+    if kind == "reduce":
+        return f"{draw(st.sampled_from(['sum', 'mean']))}({draw(vector_expr(depth + 1))})"
+    if kind == "index":
+        return f"({draw(vector_expr(depth + 1))})[{draw(st.integers(-N, N - 1))}]" \
+            if False else f"x[{draw(st.integers(-N, N - 1))}]"
+    if kind == "dot":
+        return f"dot({draw(vector_expr(depth + 1))}, {draw(vector_expr(depth + 1))})"
+    if kind == "norm":
+        return f"norm({draw(vector_expr(depth + 1))})"
+    if kind == "slices":
+        a, b = draw(st.sampled_from([("x[1:]", "x[:-1]"), ("x[::2]", "x[::2]"),
+                                     ("x[1:-1]", "x[2:]"), ("x[-3:]", "x[:3]"),
+                                     ("x[1::2]", "x[:-1:2]")]))
+        return f"sum({a}*{b})"
+    return f"exp(-y^2) * {draw(scalar_expr(depth + 1))}"
+
+
+@st.composite
+def objectives(draw):
+    terms = draw(st.lists(st.one_of(scalar_expr(), vector_expr().map(lambda e: f"sum({e})")),
+                          min_size=1, max_size=3))
+    return " + ".join(terms) + " + 0*y + 0*sum(x)"
+
+
+def _close(got, want):
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    assert np.array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    scale = np.max(np.abs(want[finite]), initial=1.0)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-13, atol=1e-13 * scale)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(objectives(), st.integers(0, 2 ** 16), st.sampled_from([0.5, 2.0, 800.0]))
+def test_generated_objectives_agree_with_the_interpreter(text, seed, scale):
+    obj = no.parse(text, dims={"x": N})
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(-1, 1, obj.size)
+    with np.errstate(all="ignore"):
+        c = Compiled(obj, x0, check=False)
+        for x in (x0, rng.uniform(-scale, scale, obj.size)):
+            v = rng.normal(size=obj.size)
+            for got, want in zip(compiled(c, x, v), interpreted(obj, x, v)):
+                _close(got, want)
+
+
+@pytest.mark.parametrize("text, point", [
+    ("exp(x)", [1000.0]), ("log(x)", [0.0]), ("log(x)", [-1.0]), ("1/x", [0.0]),
+    ("sqrt(x)", [-1.0]), ("x^1.5", [-2.0]), ("cosh(x) + sinh(x)", [800.0]),
+    ("sin(x)", [np.inf]), ("x^(-1)", [0.0]), ("abs(x)^0.5", [0.0]),
+])
+def test_inf_and_nan_are_numpys(text, point):
+    obj = no.parse(text)
+    c = Compiled(obj, np.array([0.7]))
+    x = np.array(point)
+    with np.errstate(all="ignore"):
+        want = interpreted(obj, x, np.ones(1))
+        got = compiled(c, x, np.ones(1))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- Python callables ---------------------------------------------------------------
+
+def test_callables_opt_in_and_branches_are_caught():
+    def rosen(x):
+        return F.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    res = no.minimize(rosen, x0=np.zeros(10), method="newton-cg", compile=True)
+    ref = no.minimize(rosen, x0=np.zeros(10), method="newton-cg")
+    assert res.compile_note == "compiled" and ref.compile_note is None
+    assert (res.nit, res.nhvp) == (ref.nit, ref.nhvp)
+    np.testing.assert_array_equal(res.x, ref.x)
+
+    def branching(x):           # a Python branch on values the trace cannot see
+        return F.sum(x ** 2) if float(x.data[0]) < 0.5 else F.sum(x ** 4)
+
+    with pytest.raises(CompileError, match="branch"):
+        no.compile(branching, np.full(3, 0.49999))  # the second point crosses 0.5
+    calls = []
+
+    def drifting(x):            # not even a function of x alone
+        calls.append(1)
+        return F.sum((x - 1.0) ** 2) * (1.0 + 0.01 * (len(calls) % 2))
+
+    res = no.minimize(drifting, x0=np.zeros(3), method="bfgs", compile=True, maxiter=50)
+    assert res.compile_note.startswith("interpreted: CompileError")
+
+
+def test_dense_hessian_batched_matches_columns():
+    obj = no.parse("@rosenbrock", dims={"x": 60})
+    x = RNG.uniform(-1, 1, 60)
+    c = Compiled(obj, x)
+    assert "def hessian" not in c.source   # written on first use
+    np.testing.assert_array_equal(c.hessian_at(x), hessian(obj, x))
+
+
+def test_diff_code_prints_the_chain_rule():
+    res = CliRunner().invoke(cli, ["diff", "x^3*y", "--at", "x=2,y=1", "--code",
+                                   "--format", "json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["gradient"] == {"x": 12.0, "y": 8.0}
+    code = report["code"]
+    assert "def backward(x, saved):" in code and "def hvp(x, v, cache):" in code
+    assert "**" not in code and "pow" not in code           # x^3 is products
