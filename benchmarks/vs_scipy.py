@@ -10,6 +10,7 @@ the pairwise forms below), so wall-time ratios there compare our automatic
 derivatives with hand-written ones; on the small built-ins scipy is given
 our autodiff gradient and HVP, so only the counts compare.  scipy's
 Newton-CG runs with xtol = 1e-12 so that it reaches ||g||inf <= 1e-8 too
+(our newton is compared with scipy's trust-exact, given the exact Hessian)
 (with its default xtol it stops early and calls it success).  Both sides
 get maxiter = 10000 and one BLAS thread.
 """
@@ -25,9 +26,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _osborne  # noqa: E402
 from _timing import table  # noqa: E402
 
-SCIPY = {"bfgs": ("BFGS", {"gtol": 1e-8}),
+SCIPY = {"newton": ("trust-exact", {"gtol": 1e-8}),
+         "bfgs": ("BFGS", {"gtol": 1e-8}),
          "lbfgs": ("L-BFGS-B", {"gtol": 1e-8, "ftol": 1e-15, "maxcor": 10}),
          "newton-cg": ("Newton-CG", {"xtol": 1e-12}),
          "trust-ncg": ("trust-ncg", {"gtol": 1e-8})}
@@ -59,8 +62,12 @@ def _ext_rosen():
 def run_one(lib: str, method: str, problem: str, n: int | None) -> dict:
     from newtonopt.expr import parse
 
-    obj = parse(problem, dims={"x": n} if n else None)
-    x0 = obj.default_start()
+    if problem == "osborne1":
+        obj = parse(_osborne.text(), dims={"x": 5})
+        x0 = np.array(_osborne.X0)
+    else:
+        obj = parse(problem, dims={"x": n} if n else None)
+        x0 = obj.default_start()
     t0 = time.perf_counter()
     if lib == "newtonopt":
         from newtonopt import minimize
@@ -72,17 +79,24 @@ def run_one(lib: str, method: str, problem: str, n: int | None) -> dict:
         out = {"nit": r.nit, "nfev": r.nfev, "njev": r.njev, "nh": r.nhev + r.nhvp,
                "ok": r.success, "status": str(r.status), "g": r.grad_norm}
     else:
-        from scipy.optimize import minimize, rosen, rosen_der, rosen_hess_prod
+        from scipy.optimize import (minimize, rosen, rosen_der, rosen_hess,
+                                    rosen_hess_prod)
 
         import newtonopt as no
+        h = None
         if problem == "@rosenbrock":
-            f, g, hp = rosen, rosen_der, rosen_hess_prod
+            f, g, hp, h = rosen, rosen_der, rosen_hess_prod, rosen_hess
         elif problem == "@ext-rosenbrock":
             f, g, hp = _ext_rosen()
+        elif problem == "osborne1":
+            f, g, hp, h = _osborne.f, _osborne.grad, _osborne.hess_prod, _osborne.hess
         else:
             f, g, hp = obj.value, (lambda z: no.grad(obj, z)), (lambda z, v: no.hvp(obj, z, v))
+            h = lambda z: no.hessian(obj, z)  # noqa: E731
         name, options = SCIPY[method]
         kw = {"hessp": hp} if method in ("newton-cg", "trust-ncg") else {}
+        if method == "newton":
+            kw = {"hess": h}
         t0 = time.perf_counter()
         r = minimize(f, x0, jac=g, method=name, options={**options, "maxiter": 10000}, **kw)
         out = {"nit": int(r.nit), "nfev": int(r.nfev), "njev": int(r.njev),
@@ -116,6 +130,8 @@ def cases(quick: bool):
     for p in small:
         for method in ("bfgs", "lbfgs", "newton-cg", "trust-ncg"):
             yield method, p, None
+    for method in ("newton", "bfgs", "newton-cg", "trust-ncg"):
+        yield method, "osborne1", None
     for n in (10_000,) if quick else (10_000, 1_000_000):
         for method in ("lbfgs", "newton-cg", "trust-ncg"):
             yield method, "@ext-rosenbrock", n

@@ -200,9 +200,12 @@ def _prepare(objective: str, methods: list[str], opts: dict):
 def _solve(obj, x, method: str, opts: dict, callback=None, keep_trace: bool = True):
     from newtonopt.solvers import minimize
 
-    return minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
-                    maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
-                    callback=callback, keep_trace=keep_trace)
+    res = minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
+                   maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
+                   callback=callback, keep_trace=keep_trace)
+    if opts["debug"] and res.compile_note:
+        click.echo(f"{method}: derivatives {res.compile_note}", err=True)
+    return res
 
 
 def _start_text(obj, x, x0: str | None, seed: int) -> str:
