@@ -255,3 +255,11 @@ def test_a_million_variables_with_hvps_only(method):
     # Each 2x2 block's Hessian at the minimum is [[802, -400], [-400, 200]].
     lam = np.linalg.eigvalsh([[802.0, -400.0], [-400.0, 200.0]])
     assert res.curvature["min_eigenvalue"] == pytest.approx(lam[0], rel=1e-6)
+
+
+def test_an_accepted_step_that_changes_nothing_ends_precision_limited():
+    # g = -2e8 and a fixed step of 1e-25 move x = 1e8 by 2e-17, far below
+    # its float64 spacing (1.5e-8): every iteration would repeat itself.
+    res = no.minimize("(x - 2e8)^2", x0={"x": 1e8}, method="gd", lr=1e-25, maxiter=1000)
+    assert res.status == Status.PRECISION_LIMITED and res.nit == 1
+    assert res.x[0] == 1e8 and "changes no component" in res.message

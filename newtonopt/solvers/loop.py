@@ -165,6 +165,13 @@ class Loop:
                     run.move(outcome.x, outcome.f, g_new)
                 if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
                     return self._stop(run, Status.CALLBACK, "the callback asked to stop")
+                if outcome.accepted and dx == 0.0 and run.grad_norm > self.gtol:
+                    # A step too small to change any component of x is no
+                    # progress: every later iteration would repeat it.
+                    return self._stop(run, Status.PRECISION_LIMITED,
+                                      f"the accepted step (length {outcome.step:.2g}) changes "
+                                      f"no component of x in float64; ‖g‖∞ = "
+                                      f"{run.grad_norm:.3g} > gtol = {self.gtol:g}")
         except KeyboardInterrupt:
             return self._stop(run, Status.INTERRUPTED,
                               f"interrupted after {run.nit} iterations; x is the best point so far")
