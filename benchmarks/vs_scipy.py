@@ -2,6 +2,7 @@
 
     python benchmarks/vs_scipy.py            # everything (about 2 minutes)
     python benchmarks/vs_scipy.py --quick    # skip n = 10^6
+    python benchmarks/vs_scipy.py --only osborne1   # rows whose problem contains the text
 
 Each run is its own process, so peak memory (ru_maxrss, interpreter and
 numpy included) belongs to that run alone.  scipy gets exact derivatives:
@@ -144,7 +145,10 @@ def main() -> None:
         print(json.dumps(run_one(lib, method, problem, int(n) or None)))
         return
     rows = []
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
     for method, problem, n in cases("--quick" in sys.argv):
+        if only not in f"{problem} n={n}":
+            continue
         ours = spawn("newtonopt", method, problem, n)
         ref = spawn("scipy", method, problem, n) if method in SCIPY else None
         label = f"{problem} n={n:,}" if n else problem

@@ -6,8 +6,10 @@ every ``finally`` runs (temporary files are removed) and the command exits
 130.  Code that must not be cut in the middle of a step (a batch appending
 a result line) runs inside ``deferred()``: there a signal only sets the
 flag, which that code polls with ``requested()`` between steps.  After the
-command has finished, ``settle()`` keeps any late signal from raising during
-interpreter shutdown, and the exit code still says 130.
+command has finished, ``settle()`` blocks both signals: Python restores the
+default handlers while it shuts down, and a SIGTERM then would kill the
+process with 143; blocked, it stays pending, ``requested()`` sees it, and the
+exit code says 130.
 """
 from __future__ import annotations
 
@@ -31,9 +33,15 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _handler)
 
 
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def requested() -> bool:
-    """Whether Ctrl-C or SIGTERM has arrived since ``install()``."""
-    return _requested
+    """Whether Ctrl-C or SIGTERM has arrived since ``install()`` (or is
+    pending, blocked by ``settle()``)."""
+    if _requested:
+        return True
+    return hasattr(signal, "sigpending") and bool(signal.sigpending() & _SIGNALS)
 
 
 @contextlib.contextmanager
@@ -48,6 +56,9 @@ def deferred() -> Iterator[None]:
 
 
 def settle() -> None:
-    """From now on signals only set the flag (the command is exiting)."""
+    """The command is exiting: from now on signals only set the flag, and
+    then are held pending until the process has exited."""
     global _deferred
     _deferred += 1
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)

@@ -139,8 +139,16 @@ class _Builder:
                 stack.extend((x, False) for x in f.inputs if id(x) not in self.of_var)
                 continue
             args = tuple(self.of_var[id(x)] for x in f.inputs)
-            self._add(var, _op_key(f, args), kind="op", op=f, args=args)
+            self._add(var, _op_key(f, args), kind="op", op=_parameters_of(f), args=args)
         return self.of_var[id(root)]
+
+
+def _parameters_of(f: Function) -> Function:
+    """A copy of the op with its parameters only: the trace must not keep
+    the recorded graph (and its arrays, 8 MB each at n = 10^6) alive."""
+    clone = object.__new__(type(f))
+    clone.__dict__.update((k, v) for k, v in vars(f).items() if k not in _GRAPH_ATTRS)
+    return clone
 
 
 def trace(f: Callable[[Variable], Variable], x0: np.ndarray) -> Trace:

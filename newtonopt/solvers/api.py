@@ -82,7 +82,7 @@ def start_point(obj, x0: Any, seed: int = 0) -> np.ndarray:
 
 
 _COMPILED: OrderedDict = OrderedDict()   # (text, shapes, sign) -> Compiled or the error
-_COMPILED_KEEP = 32
+_COMPILED_KEEP = 8
 
 
 def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):

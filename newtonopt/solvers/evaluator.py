@@ -25,7 +25,7 @@ import numpy as np
 from newtonopt.autodiff import Variable, backprop
 from newtonopt.autodiff.functional import dense_hessian
 
-COMPILE_AFTER = 3
+COMPILE_AFTER = 1
 
 Compiler = Callable[[np.ndarray], Any]   # x -> a Compiled (or raises)
 
