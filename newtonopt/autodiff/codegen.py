@@ -371,28 +371,29 @@ class Generator:
             return f"abs({a[0]})" if scalar else f"np.abs({a[0]})"
         if scalar and kind in _SCALAR_MASKS:
             return _SCALAR_MASKS[kind].format(*a)
+        if kind is Fn.Sum and self.trace.nodes[node.args[0]].shape == ():
+            return a[0]
+        expr = self._array_expr(node, a)
+        return f"float({expr})" if scalar else expr
+
+    def _array_expr(self, node: Node, a: list[str]) -> str:
+        """Shape ops, and any other op by its own ``forward``: numpy results."""
+        op, kind = node.op, type(node.op)
         if kind is Fn.Sum:
-            if self.trace.nodes[node.args[0]].shape == ():
-                return a[0]
-            expr = f"{a[0]}.sum(axis={op.axis!r}, keepdims={op.keepdims!r})"
-            return f"float({expr})" if scalar else expr
+            return f"{a[0]}.sum(axis={op.axis!r}, keepdims={op.keepdims!r})"
         if kind is Fn.MatMul:
             return f"({a[0]} @ {a[1]})"
         if kind is Fn.GetItem:
-            expr = f"{a[0]}[{self.bind('i', node.index, op.index)}]"
-            return f"float({expr})" if scalar else expr
+            return f"{a[0]}[{self.bind('i', node.index, op.index)}]"
         if kind is Fn.GetItemGrad:
             return f"_scatter({a[0]}, {self.bind('i', node.index, op.index)}, {op.shape!r})"
         if kind is Fn.Reshape:
-            expr = f"np.reshape({a[0]}, {op.shape!r})"
-            return f"float({expr})" if scalar else expr
+            return f"np.reshape({a[0]}, {op.shape!r})"
         if kind is Fn.BroadcastTo:
             return f"np.broadcast_to({a[0]}, {op.shape!r})"
         if kind is Fn.SumTo:
-            expr = f"_sum_to(np.asarray({a[0]}), {op.shape!r})"
-            return f"float({expr})" if scalar else expr
-        expr = f"{self.bind('op', node.index, op)}.forward({', '.join(a)})"
-        return f"float({expr})" if scalar else expr
+            return f"_sum_to(np.asarray({a[0]}), {op.shape!r})"
+        return f"{self.bind('op', node.index, op)}.forward({', '.join(a)})"
 
     def _param(self, node: Node, c: Any, operand: tuple | None = None) -> str:
         """A constant parameter: a literal for a scalar, or for an array of
