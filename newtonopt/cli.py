@@ -57,6 +57,18 @@ class ObjectiveCommand(click.Command):
         return super().parse_args(ctx, kept)
 
 
+def _complete_objective(ctx, param, incomplete: str) -> list:
+    """Shell completion of an objective: the built-in problems' @names."""
+    if not incomplete.startswith("@"):
+        return []
+    from click.shell_completion import CompletionItem
+
+    from newtonopt.problems import PROBLEMS
+
+    return [CompletionItem("@" + name) for name in PROBLEMS
+            if ("@" + name).startswith(incomplete)]
+
+
 class UserError(Exception):
     """Bad input found after option parsing: message to stderr, exit 2."""
 
@@ -117,8 +129,27 @@ def _run_options(f: Callable) -> Callable:
                      help="gd: fixed step instead of a line search."),
         click.option("--memory", type=click.IntRange(min=1), default=10, show_default=True,
                      help="lbfgs: pairs kept."),
+        _plot_option("Also draw convergence (‖g‖∞, f) to FILE (.png, .svg, .pdf)."),
     ]
     return _common(_apply(options, f))
+
+
+def _plot_option(text: str) -> Callable:
+    return click.option("--plot", metavar="FILE", type=click.Path(dir_okay=False),
+                        help=text + " Needs newtonopt[plot].")
+
+
+def _check_plot(path: str | None) -> None:
+    """Before any work: a known format, matplotlib there, FILE writable."""
+    if path is None:
+        return
+    from newtonopt.render.plots import PlotError, check
+
+    try:
+        check(path)
+    except PlotError as exc:
+        raise UserError(str(exc)) from None
+    _check_output(path)
 
 
 @contextlib.contextmanager
@@ -188,6 +219,7 @@ def _prepare(objective: str, methods: list[str], opts: dict):
     from newtonopt.solvers.api import as_objective, check_method, start_point
 
     _check_output(opts["out"])
+    _check_plot(opts["plot"])
     obj = as_objective(objective, opts["dims"], opts["vars"])
     for method in methods:
         try:
@@ -240,7 +272,7 @@ def cli(threads: int | None) -> None:
 
 
 @cli.command(cls=ObjectiveCommand)
-@click.argument("objective")
+@click.argument("objective", shell_complete=_complete_objective)
 @click.option("--method", "-m", type=click.Choice(list(METHODS)), default="bfgs",
               show_default=True)
 @_run_options
@@ -255,11 +287,16 @@ def minimize(objective: str, method: str, **opts: Any) -> None:
         obj, x = _prepare(objective, [method], opts)
         fmt_, quiet = opts["fmt"], opts["quiet"]
         if quiet and fmt_ == "table":
-            res = _solve(obj, x, method, opts, keep_trace=False)
+            res = _solve(obj, x, method, opts, keep_trace=opts["plot"] is not None)
             from newtonopt.render.fmt import quiet_line
             _write(quiet_line(res), opts["out"])
         else:
             res = _minimize_shown(obj, x, method, opts)
+        if opts["plot"]:
+            from newtonopt.render.plots import convergence
+
+            known = obj.problem.fmin if obj.problem is not None and not opts["maximize"] else None
+            convergence(res, opts["plot"], known)
         sys.exit(_exit_code(res))
 
 
@@ -312,7 +349,7 @@ def _keep_freed_memory() -> None:
 
 
 @cli.command(cls=ObjectiveCommand)
-@click.argument("objective")
+@click.argument("objective", shell_complete=_complete_objective)
 @click.option("--methods", default=",".join(COMPARE_DEFAULT), show_default=True,
               help="Comma-separated methods, or 'all'.")
 @_run_options
@@ -358,13 +395,17 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
             _write(tables.plain_text(lambda c: tables.compare_table(c, results)), opts["out"])
         elif results:
             tables.compare_table(console, results)
+        if opts["plot"] and results:
+            from newtonopt.render.plots import comparison
+
+            comparison(results, opts["plot"])
         if results and _exit_code(results[-1]) == 130:
             sys.exit(130)
         sys.exit(1 if crashed else 0)
 
 
 @cli.command(cls=ObjectiveCommand)
-@click.argument("objective")
+@click.argument("objective", shell_complete=_complete_objective)
 @click.option("--at", "at", required=True, help="The point: x=1,y=2 (as --x0).")
 @click.option("--hessian", "with_hessian", is_flag=True, help="Also the dense Hessian.")
 @click.option("--hvp", "v", metavar="V", help="Also H v for the direction V (a point).")
@@ -469,10 +510,11 @@ class _Seconds(click.ParamType):
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary: only the lines.")
 @click.option("--summarize", "results", type=click.Path(dir_okay=False),
               help="Summarize an existing results file; run nothing.")
+@_plot_option("Also draw the performance profiles (evaluations, iterations) to FILE.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def batch(spec: str | None, workers: int, out: str | None, resume: bool,
           timeout: float | None, trace: bool, fmt: str, quiet: bool, results: str | None,
-          debug: bool) -> None:
+          plot: str | None, debug: bool) -> None:
     """Run every (problem, start, method) job of SPEC.toml.
 
     Each finished job is one JSON line (flushed and fsynced) in --out, or on
@@ -484,12 +526,14 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
         _keep_freed_memory()      # inherited by the forked workers
         from newtonopt import batch as b
 
+        _check_plot(plot)
         if results is not None:
             try:
                 records = b.read_results(results)
             except b.ResultsError as exc:
                 raise UserError(str(exc)) from None
             _batch_summary(records, fmt, to_stdout=True)
+            _profile_plot(records, plot)
             return
         if spec is None:
             raise click.UsageError("give a SPEC.toml, or --summarize FILE")
@@ -502,14 +546,25 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
         except (b.SpecError, b.ResultsError) as exc:
             raise UserError(str(exc)) from None
         try:
-            _run_batch(loaded, sink, workers, timeout, trace, fmt, quiet)
+            _run_batch(loaded, sink, workers, timeout, trace, fmt, quiet, plot)
         finally:
             if sink is not None:
                 sink.close()
 
 
+def _profile_plot(records: list[dict], path: str | None) -> None:
+    if path is None or not records:
+        return
+    from newtonopt.batch.summary import iterations, performance_ratios, problem_count
+    from newtonopt.render.plots import profile
+
+    profile({"evaluations": performance_ratios(records),
+             "iterations": performance_ratios(records, iterations)},
+            problem_count(records), path)
+
+
 def _run_batch(spec, sink, workers: int, timeout: float | None, trace: bool, fmt: str,
-               quiet: bool) -> None:
+               quiet: bool, plot: str | None) -> None:
     from newtonopt import batch as b
     from newtonopt.render import data, tables
 
@@ -540,6 +595,7 @@ def _run_batch(spec, sink, workers: int, timeout: float | None, trace: bool, fmt
     recorded = sink.written if sink is not None else len(fresh)
     if not quiet:
         _batch_summary(records, fmt, to_stdout=sink is not None)
+    _profile_plot(records, plot)
     if failure is not None:
         hint = "; run again with --resume to continue" if sink and sink.resumable else ""
         click.echo(f"error: {failure}; {recorded} of {total} jobs are recorded{hint}", err=True)

@@ -29,30 +29,49 @@ def cost(rec: dict) -> int:
     return sum(int(rec.get(k) or 0) for k in ("nfev", "njev", "nhev", "nhvp"))
 
 
-def summarize(records: list[dict]) -> dict:
-    by_method: dict[str, list[dict]] = defaultdict(list)
-    for rec in records:
-        by_method[str(rec.get("method"))].append(rec)
+def iterations(rec: dict) -> int:
+    return int(rec.get("nit") or 0)
+
+
+def performance_ratios(records: list[dict], measure=cost) -> dict[str, list[float]]:
+    """For each method, measure(run) / the smallest measure any method
+    needed, over the (problem, start) pairs it solved (Dolan-Moré's r_p,m)."""
     best: dict[tuple, int] = {}
     for rec in records:
         if rec.get("success"):
             key = _problem(rec)
-            best[key] = min(best.get(key, cost(rec)), cost(rec))
-    problems = {_problem(r) for r in records}
+            best[key] = min(best.get(key, measure(rec)), measure(rec))
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for rec in records:
+        ratios[str(rec.get("method"))]  # every method gets an entry, solved or not
+        if rec.get("success"):
+            ratios[str(rec.get("method"))].append(measure(rec) / max(best[_problem(rec)], 1))
+    return dict(ratios)
+
+
+def problem_count(records: list[dict]) -> int:
+    return len({_problem(r) for r in records})
+
+
+def summarize(records: list[dict]) -> dict:
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for rec in records:
+        by_method[str(rec.get("method"))].append(rec)
+    ratios = performance_ratios(records)
+    problems = problem_count(records)
     methods = []
     for method, recs in by_method.items():
         solved = [r for r in recs if r.get("success")]
         crashed = [r for r in recs if r.get("status") in ("error", "timeout")]
-        ratios = [cost(r) / max(best[_problem(r)], 1) for r in solved]
         methods.append({
             "method": method, "runs": len(recs), "solved": len(solved),
             "failed": len(recs) - len(solved) - len(crashed), "errors": len(crashed),
             "median_nit": _median([r.get("nit") for r in solved]),
             "median_evaluations": _median([cost(r) for r in solved]),
-            "profile": {str(t): (sum(1 for q in ratios if q <= t) / len(problems)
+            "profile": {str(t): (sum(1 for q in ratios[method] if q <= t) / problems
                                  if problems else 0.0) for t in TAUS},
         })
-    return {"problems": len(problems), "runs": len(records), "methods": methods}
+    return {"problems": problems, "runs": len(records), "methods": methods}
 
 
 def _problem(rec: dict) -> tuple:

@@ -37,16 +37,48 @@ def point(named: dict) -> str:
     return ", ".join(f"{k} = {vector(v)}" for k, v in named.items())
 
 
-def sparkline(values: list[float], width: int = 24) -> str:
-    """log10 of positive values as block characters, downsampled to width."""
-    logs = [math.log10(v) if v and v > 0 and math.isfinite(v) else None for v in values]
-    logs = [v for v in logs if v is not None] or [0.0]
-    if len(logs) > width:
-        step = (len(logs) - 1) / (width - 1)
-        logs = [logs[round(i * step)] for i in range(width)]
-    lo, hi = min(logs), max(logs)
+def log_norms(values: list[float]) -> list[float]:
+    """log10 of each value: 0 is -inf (drawn at the bottom); NaN, inf and
+    None have no place on a log scale and are left out."""
+    return [math.log10(v) if v > 0 else -math.inf
+            for v in values if v is not None and v >= 0 and math.isfinite(v)]
+
+
+def log_range(runs: list[list[float]]) -> tuple[float, float]:
+    """The finite extremes of several runs' logs (a shared scale)."""
+    finite = [v for run in runs for v in run if math.isfinite(v)] or [0.0]
+    return min(finite), max(finite)
+
+
+def resample(values: list[float], width: int) -> list[float]:
+    """``width`` samples covering the whole list: sample j is the last value
+    of the j-th of ``width`` equal stretches, so the last sample is the
+    last value (a short list is stretched)."""
+    if not values:
+        return []
+    n = len(values)
+    return [values[max(0, math.ceil((j + 1) * n / width) - 1)] for j in range(width)]
+
+
+def sparkline(logs: list[float], width: int, lo: float, hi: float) -> str:
+    """Block characters for ``logs`` resampled to ``width`` cells, on the
+    shared scale lo..hi (so several runs compare cell by cell)."""
     span = (hi - lo) or 1.0
-    return "".join(_SPARKS[round((v - lo) / span * (len(_SPARKS) - 1))] for v in logs)
+    top = len(_SPARKS) - 1
+    return "".join(_SPARKS[0] if v == -math.inf else
+                   _SPARKS[min(top, max(0, round((v - lo) / span * top)))]
+                   for v in resample(logs, width))
+
+
+def seconds(value: float) -> str:
+    """A duration in the fewest characters: 850µs, 8.5ms, 1.2s, 3m05s."""
+    if value < 1e-3:
+        return f"{value * 1e6:.0f}µs"
+    if value < 1:
+        return f"{value * 1e3:.3g}ms"
+    if value < 60:
+        return f"{value:.3g}s"
+    return f"{int(value // 60)}m{int(value % 60):02d}s"
 
 
 def counts(row: dict) -> str:

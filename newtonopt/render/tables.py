@@ -147,26 +147,62 @@ def short(text: str, limit: int = 70) -> str:
 
 # -- compare -----------------------------------------------------------------------
 
+# (header, justify, cell) in the order they are dropped when space runs out:
+# the last ones go first; method, status and the sparkline always stay.
+def _compare_columns(fastest) -> list[tuple[str, str, Callable]]:
+    return [
+        ("method", "left", lambda r: r.method + (" ★" if r is fastest else "")),
+        ("status", "left", lambda r: str(r.status)),
+        ("iter", "right", lambda r: str(r.nit)),
+        ("final f", "right", lambda r: fmt.num(r.fun, 4)),
+        ("‖g‖∞", "right", lambda r: fmt.sci(r.grad_norm, 1)),
+        ("time", "right", lambda r: fmt.seconds(r.time_s)),
+        ("f/g/H/Hv", "right", fmt.counts),
+        ("verdict", "left", lambda r: r.curvature.get("verdict", "") or ""),
+    ]
+
+
+_SPARK_MIN, _SPARK_MAX = 12, 24
+
+
 def compare_table(console: Console, results: list) -> None:
-    """One row per method; the fastest converged method is starred."""
+    """One row per method; the fastest converged method is starred.
+
+    Fits the console's width without cutting a cell: columns are dropped
+    from the end of ``_compare_columns`` until the rest and a sparkline of at
+    least 12 cells fit (a line says which were left out).  The sparkline is
+    log10 ||g||inf over the whole run, resampled to the column, on one scale
+    for every method (printed once)."""
     converged = [r for r in results if r.success]
     fastest = min(converged, key=lambda r: r.time_s) if converged else None
-    table = Table(title=Text(short(results[0].objective)) if results else None,
+    columns = _compare_columns(fastest)
+    cells = [[cell(r) for _, _, cell in columns] for r in results]
+    widths = [max([len(name)] + [len(row[i]) for row in cells])
+              for i, (name, _, _) in enumerate(columns)]
+    keep = len(columns)
+    while keep > 2 and sum(widths[:keep]) + 2 * keep + _SPARK_MIN > console.width:
+        keep -= 1
+    spark = max(_SPARK_MIN, min(_SPARK_MAX, console.width - sum(widths[:keep]) - 2 * keep))
+    logs = [fmt.log_norms([t["grad_norm"] for t in r.trace]) for r in results]
+    lo, hi = fmt.log_range(logs)
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0),
+                  title=Text(short(results[0].objective, console.width)) if results else None,
                   title_justify="left")
-    for name, justify in [("method", "left"), ("status", "left"), ("iter", "right"),
-                          ("f/g/H/Hv", "right"), ("final f", "right"), ("‖g‖∞", "right"),
-                          ("time", "right"), ("verdict", "left"), ("log₁₀‖g‖", "left")]:
+    for name, justify, _ in columns[:keep]:
         table.add_column(name, justify=justify, no_wrap=True)
-    for r in results:
-        status = str(r.status)
-        name = r.method + (" ★" if r is fastest else "")
-        table.add_row(name, Text(status, style=_STATUS_STYLE.get(status, "red")), str(r.nit),
-                      fmt.counts(r), fmt.num(r.fun, 8), fmt.sci(r.grad_norm),
-                      f"{r.time_s:.3g}s", r.curvature.get("verdict", ""),
-                      fmt.sparkline([t["grad_norm"] for t in r.trace]))
+    table.add_column("‖g‖∞ trend", no_wrap=True, min_width=spark, max_width=spark)
+    for r, row, run in zip(results, cells, logs):
+        status = Text(row[1], style=_STATUS_STYLE.get(row[1], "red"))
+        table.add_row(row[0], status, *row[2:keep], fmt.sparkline(run, spark, lo, hi))
     console.print(table)
+    notes = [f"trend: log₁₀‖g‖∞ from 1e{hi:.0f} (█) to 1e{lo:.0f} (▁), whole run"]
+    if keep < len(columns):
+        left = ", ".join(name for name, _, _ in columns[keep:])
+        notes.append(f"left out at this width: {left} (--format json has them)")
     if fastest is not None:
-        line(console, f"★ fastest converged: {fastest.method}")
+        notes.append(f"★ fastest converged: {fastest.method}")
+    for note in notes:
+        line(console, note)
 
 
 # -- problems ------------------------------------------------------------------------
