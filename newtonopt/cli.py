@@ -15,58 +15,11 @@ from typing import Any, Callable, Iterator
 import click
 
 from newtonopt import __version__
+from newtonopt.cli_types import ObjectiveCommand, Seconds, complete_objective
 from newtonopt.methods import COMPARE_DEFAULT, METHODS
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _FORMATS = click.Choice(["table", "json", "csv"])
-
-
-class ObjectiveCommand(click.Command):
-    """A command whose argument is an objective, which may start with '-'
-    ("-(x-1)^2", "-sinh(x)").  A word that starts with a single '-' and is
-    not exactly one of the command's options is the objective, never a
-    cluster of short options (so the h of -sinh is not -h); it is moved
-    behind '--' so that options after it still parse.  A misspelt long
-    option ("--methd") is still an error."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        names, takes_value = set(), set()
-        for param in self.get_params(ctx):
-            if isinstance(param, click.Option):
-                names.update(param.opts + param.secondary_opts)
-                if not param.is_flag and not param.count:
-                    takes_value.update(param.opts)
-        kept, objective, i = [], [], 0
-        while i < len(args):
-            word = args[i]
-            if word == "--":
-                kept.extend(args[i:])
-                break
-            if word in takes_value:
-                kept.extend(args[i:i + 2])
-                i += 2
-                continue
-            if (word.startswith("-") and not word.startswith("--") and word not in names
-                    and len(word) > 1 and not objective):
-                objective.append(word)
-            else:
-                kept.append(word)
-            i += 1
-        if objective:
-            kept += objective if "--" in kept else ["--", *objective]
-        return super().parse_args(ctx, kept)
-
-
-def _complete_objective(ctx, param, incomplete: str) -> list:
-    """Shell completion of an objective: the built-in problems' @names."""
-    if not incomplete.startswith("@"):
-        return []
-    from click.shell_completion import CompletionItem
-
-    from newtonopt.problems import PROBLEMS
-
-    return [CompletionItem("@" + name) for name in PROBLEMS
-            if ("@" + name).startswith(incomplete)]
 
 
 class UserError(Exception):
@@ -272,7 +225,7 @@ def cli(threads: int | None) -> None:
 
 
 @cli.command(cls=ObjectiveCommand)
-@click.argument("objective", shell_complete=_complete_objective)
+@click.argument("objective", shell_complete=complete_objective)
 @click.option("--method", "-m", type=click.Choice(list(METHODS)), default="bfgs",
               show_default=True)
 @_run_options
@@ -349,7 +302,7 @@ def _keep_freed_memory() -> None:
 
 
 @cli.command(cls=ObjectiveCommand)
-@click.argument("objective", shell_complete=_complete_objective)
+@click.argument("objective", shell_complete=complete_objective)
 @click.option("--methods", default=",".join(COMPARE_DEFAULT), show_default=True,
               help="Comma-separated methods, or 'all'.")
 @_run_options
@@ -405,7 +358,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
 
 
 @cli.command(cls=ObjectiveCommand)
-@click.argument("objective", shell_complete=_complete_objective)
+@click.argument("objective", shell_complete=complete_objective)
 @click.option("--at", "at", required=True, help="The point: x=1,y=2 (as --x0).")
 @click.option("--hessian", "with_hessian", is_flag=True, help="Also the dense Hessian.")
 @click.option("--hvp", "v", metavar="V", help="Also H v for the direction V (a point).")
@@ -480,21 +433,6 @@ def problems(fmt: str) -> None:
         problems_table(make_console(), rows)
 
 
-class _Seconds(click.ParamType):
-    """A positive, finite number of seconds (not inf, not nan)."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (seconds > 0 and seconds < float("inf")):
-            self.fail(f"{value!r}: give a positive, finite number of seconds", param, ctx)
-        return seconds
-
-
 @cli.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--jobs", "-j", "workers", type=click.IntRange(min=1), default=1,
@@ -502,7 +440,7 @@ class _Seconds(click.ParamType):
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Append results to FILE (JSON lines) instead of stdout; locked while running.")
 @click.option("--resume", is_flag=True, help="Skip jobs already in --out; repair a torn line.")
-@click.option("--timeout", type=_Seconds(),
+@click.option("--timeout", type=Seconds(),
               help="Seconds a job may run before it is stopped.")
 @click.option("--trace", is_flag=True, help="Keep each run's iteration trace.")
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
