@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -94,7 +95,15 @@ def test_minimize_plot_in_each_format(tmp_path, ext, magic):
     res = CliRunner().invoke(cli, ["minimize", "@rosenbrock", "-m", "trust-ncg", "-q",
                                    "--plot", str(target)])
     assert res.exit_code == 0, res.output
-    assert target.read_bytes().startswith(magic)
+    data = target.read_bytes()
+    assert data.startswith(magic)
+    if ext == "svg":
+        root = ElementTree.fromstring(data)
+        assert root.tag.endswith("svg") and len(list(root.iter())) > 50
+    elif ext == "pdf":
+        assert data.rstrip().endswith(b"%%EOF")
+    else:
+        assert data[12:16] == b"IHDR" and data.endswith(b"IEND\xaeB`\x82")
     assert not list(tmp_path.glob(".newtonopt-*"))
 
 
