@@ -181,7 +181,8 @@ starts = 4
 # -- 6. the results file is locked ------------------------------------------------
 
 def test_a_second_run_on_one_file_is_refused_naming_the_holder(tmp_path):
-    spec = write_spec(tmp_path, SMALL_SPEC.replace("maxiter = 400", "maxiter = 3000"))
+    spec = write_spec(tmp_path, SMALL_SPEC.replace("maxiter = 400",
+                                                   "maxiter = 100000000\ngtol = 0"))
     out = tmp_path / "r.jsonl"
     first = subprocess.Popen([EXE, "batch", spec, "--out", str(out), "-q"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -189,10 +190,11 @@ def test_a_second_run_on_one_file_is_refused_naming_the_holder(tmp_path):
     while time.time() < deadline and not out.exists():
         time.sleep(0.02)
     second = run("batch", spec, "--out", str(out), "--resume")
-    first.wait(timeout=120)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 130
     assert second.returncode == 2 and f"process {first.pid}" in second.stderr
     recs = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(recs) == len({r["job_id"] for r in recs}) == 8
+    assert len(recs) == len({r["job_id"] for r in recs})
 
 
 # -- 7. I/O conditions --------------------------------------------------------------

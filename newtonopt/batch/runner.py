@@ -33,6 +33,9 @@ def job_runner(trace: bool) -> Callable[[Job], dict]:
     return functools.partial(run_job, trace=trace)
 
 
+_LOCK_WAIT = 2.0
+
+
 class ResultsError(Exception):
     """The results file cannot be used or written: one sentence for the user."""
 
@@ -88,16 +91,25 @@ class ResultsFile:
             raise ResultsError(f"cannot open {path}: {exc.strerror}") from None
 
     def _lock(self) -> None:
+        """Exclusive flock, waiting up to ``_LOCK_WAIT`` s: the workers of a
+        batch that was just killed hold the file until they have exited."""
         import fcntl
+        import time
 
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        give_up = time.monotonic() + _LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() < give_up:
+                    time.sleep(0.05)
+                    continue
             os.close(self._fd)
             holder = _lock_holder(self.path)
             who = f"process {holder}" if holder else "another process"
             raise ResultsError(f"{self.path} is in use by {who} (another newtonopt batch?); "
-                               "wait for it or choose another file") from None
+                               "wait for it or choose another file")
 
     def _read_back(self) -> None:
         from .summary import slim
