@@ -29,6 +29,7 @@ from .trace import trace
 
 _FALLBACK = (ArithmeticError, ValueError)
 _CHECK_RTOL = 1e-9
+_BATCH_ELEMENTS = 250_000   # seeds x n per batched Hessian pass: 2 MB an intermediate
 
 
 class CompileError(Exception):
@@ -144,9 +145,11 @@ class Compiled:
         has one, else n products."""
         if not isinstance(state, _Interpreted) and self._hessian is not None:
             try:
-                rows = self._hessian(x, np.eye(self.n), state)
-                if rows.shape != (self.n, self.n):   # H v does not depend on v: H = 0
-                    rows = np.broadcast_to(rows, (self.n, self.n))
+                rows = np.empty((self.n, self.n))
+                block = max(1, _BATCH_ELEMENTS // self.n)   # seeds per pass: bounded memory
+                for start in range(0, self.n, block):
+                    seeds = np.eye(self.n)[start:start + block]
+                    rows[start:start + block] = self._hessian(x, seeds, state)
                 return (rows + rows.T) / 2
             except _FALLBACK:
                 pass
