@@ -67,6 +67,9 @@ class Evaluator:
         if self._compiler is None or self.nfev < COMPILE_AFTER:
             return
         compiler, self._compiler = self._compiler, None
+        # f is about to move to a new point anyway: free the recorded graphs
+        # of the last one before the trace records three more.
+        self._x = self._leaf = self._y = self._grad = self._replay = self._dense = None
         try:
             self.compiled = compiler(x)
         except Exception as exc:  # noqa: BLE001 - any failure: stay interpreted, say why
