@@ -32,6 +32,7 @@ _EXPORTS = {
     "minimize": "newtonopt.solvers",
     "Result": "newtonopt.solvers",
     "Status": "newtonopt.solvers",
+    "Note": "newtonopt.solvers",
 }
 
 __all__ = ["__version__", *_EXPORTS]

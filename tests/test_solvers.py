@@ -77,7 +77,7 @@ def test_newton_from_the_maximum_escapes_to_a_minimum():
     assert res.status is Status.CONVERGED
     assert abs(res.x[0]) == pytest.approx(1.0, abs=1e-12)
     assert res.fun == pytest.approx(-1.0, abs=1e-15)
-    assert "escape" in res.trace[1]["notes"]
+    assert no.Note.ESCAPE in res.trace[1]["notes"]
 
 
 @pytest.mark.parametrize("method", ["gd", "bfgs", "lbfgs"])
@@ -263,3 +263,25 @@ def test_an_accepted_step_that_changes_nothing_ends_precision_limited():
     res = no.minimize("(x - 2e8)^2", x0={"x": 1e8}, method="gd", lr=1e-25, maxiter=1000)
     assert res.status == Status.PRECISION_LIMITED and res.nit == 1
     assert res.x[0] == 1e8 and "changes no component" in res.message
+
+
+def test_a_collapsed_trust_region_has_its_own_status():
+    # |x| has no model that fits across its kink: the radius shrinks to nothing.
+    res = no.minimize("abs(x) + y^2", x0={"x": 0.3, "y": 0.1}, method="trust-ncg")
+    assert res.status == Status.TRUST_REGION_COLLAPSED and not res.success
+    assert "trust region collapsed" in res.message
+    res = no.minimize("abs(x) + y^2", x0={"x": 0.3, "y": 0.1}, method="bfgs")
+    assert res.status != Status.TRUST_REGION_COLLAPSED   # a line search never reports it
+
+
+def test_renaming_a_note_changes_no_algorithm(monkeypatch):
+    # Control flow reads typed flags; the words exist only in the render layer.
+    from newtonopt.render import fmt
+
+    before = no.minimize("@rosenbrock", method="trust-ncg")
+    monkeypatch.setitem(fmt.NOTE_NAMES, "BOUNDARY", "edge")
+    after = no.minimize("@rosenbrock", method="trust-ncg")
+    assert (before.nit, before.nfev, before.nhvp) == (after.nit, after.nfev, after.nhvp)
+    np.testing.assert_array_equal(before.x, after.x)
+    assert any(no.Note.BOUNDARY in row["notes"] for row in after.trace)
+    assert "edge" in fmt.note_names(after.trace[1]["notes"] | no.Note.BOUNDARY)

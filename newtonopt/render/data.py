@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import json
 import math
 from typing import Any, Iterable
+
+from .fmt import note_names
 
 TRACE_COLUMNS = ["iter", "fun", "grad_norm", "step", "dx_norm", "nfev", "njev", "nhev",
                  "nhvp", "notes"]
@@ -14,7 +17,10 @@ SUMMARY_COLUMNS = ["problem", "method", "status", "success", "nit", "nfev", "nje
 
 
 def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null (the status says why)."""
+    """JSON has no NaN or infinity: they become null (the status says why);
+    a trace row's notes flags become their words, comma-separated."""
+    if isinstance(value, enum.Flag):
+        return ",".join(note_names(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

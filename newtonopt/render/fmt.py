@@ -81,6 +81,20 @@ def seconds(value: float) -> str:
     return f"{int(value // 60)}m{int(value % 60):02d}s"
 
 
+NOTE_NAMES = {"NEG_CURV": "neg-curv", "BOUNDARY": "boundary", "H_MODIFIED": "H-modified",
+              "H_SKIP": "H-skip", "RESET": "reset", "ESCAPE": "escape", "REJECTED": "rejected"}
+
+
+def note_names(notes: Any) -> list[str]:
+    """A trace row's notes as words: from the solvers' ``Note`` flags, or
+    from the comma-separated text a results file holds."""
+    if notes is None:
+        return []
+    if isinstance(notes, str):
+        return [n for n in notes.split(",") if n]
+    return [NOTE_NAMES[flag.name] for flag in type(notes) if flag.value and flag in notes]
+
+
 def counts(row: dict) -> str:
     return f"{row['nfev']}/{row['njev']}/{row['nhev']}/{row['nhvp']}"
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from newtonopt.outfile import write_bytes
 
+from .fmt import note_names
+
 FORMATS = ("png", "svg", "pdf")
 _NOTE_MARKERS = {"neg-curv": ("v", "tab:purple"), "boundary": ("s", "tab:cyan"),
                  "escape": ("*", "tab:red")}
@@ -86,7 +88,7 @@ def convergence(res, path: str, fstar: float | None = None) -> None:
         line.set_gid(f"series-{name}")
         for note, (marker, color) in _NOTE_MARKERS.items():
             at = [(i, v) for i, v, r in zip(its, _positive(values), rows)
-                  if note in (r.get("notes") or "").split(",")]
+                  if note in note_names(r.get("notes"))]
             if at:
                 ax.scatter(*zip(*at), marker=marker, color=color, label=note, zorder=3)
         ax.set_xlabel("iteration")

@@ -18,6 +18,7 @@ from . import fmt
 _NOTE_STYLE = {"neg-curv": "magenta", "H-modified": "yellow", "H-skip": "yellow",
                "boundary": "cyan", "escape": "bold magenta", "rejected": "red", "reset": "yellow"}
 _STATUS_STYLE = {"converged": "bold green", "stationary_not_minimum": "bold yellow",
+                 "precision_limited": "bold yellow",
                  "interrupted": "bold yellow"}
 
 
@@ -86,7 +87,7 @@ class TraceStream:
         cells = [str(row["iter"]), fmt.num(row["fun"], 9), fmt.sci(row["grad_norm"]),
                  fmt.sci(row["step"]), fmt.sci(row["dx_norm"]), fmt.counts(row), ""]
         text = Text(self._line(cells))
-        for note in filter(None, row["notes"].split(",")):
+        for note in fmt.note_names(row["notes"]):
             text.append(" " + note, style=_NOTE_STYLE.get(note, ""))
         self.console.print(text)
         self.last_printed = row["iter"]

@@ -1,7 +1,7 @@
 """Search directions: each says where to go from x; a globalization
 (``globalization.py``) says how far.
 
-Every direction has ``compute(ev, x, f, g) -> (p, notes, cg_iters)``, an
+Every direction has ``compute(ev, x, f, g) -> (p, Note, cg_iters)``, an
 ``update(s, y)`` hook called after each accepted step, and the first trial
 step ``initial_step(g, p, decrease)`` its line search should try, where
 ``decrease`` = f_{k-1} - f_k (None at the first iteration).
@@ -13,6 +13,8 @@ from collections import deque
 import numpy as np
 
 from .evaluator import Evaluator
+from .linesearch import backtracking, strong_wolfe
+from .result import Note
 
 EPS = np.finfo(float).eps
 _SKIP = np.sqrt(EPS)        # BFGS/L-BFGS skip rule:  y's <= _SKIP ||y|| ||s||
@@ -22,14 +24,14 @@ _FLAT = 1e-12               # CG: curvature below _FLAT * (largest seen) is none
 class Direction:
     name = ""
     second_order = False      # needs Hessians or Hessian-vector products
-    search = "wolfe"          # "wolfe", "armijo" or "fixed"
+    line_search = staticmethod(strong_wolfe)   # the search its steps are made for
 
     def compute(self, ev: Evaluator, x: np.ndarray, f: float,
-                g: np.ndarray) -> tuple[np.ndarray, list[str], int]:
+                g: np.ndarray) -> tuple[np.ndarray, Note, int]:
         raise NotImplementedError
 
-    def update(self, s: np.ndarray, y: np.ndarray) -> list[str]:
-        return []
+    def update(self, s: np.ndarray, y: np.ndarray) -> Note:
+        return Note.NONE
 
     def initial_step(self, g: np.ndarray, p: np.ndarray, decrease: float | None) -> float:
         return 1.0
@@ -42,7 +44,7 @@ class SteepestDescent(Direction):
     change in slope."""
 
     name = "gd"
-    search = "armijo"
+    line_search = staticmethod(backtracking)
 
     def __init__(self) -> None:
         self._g: np.ndarray | None = None
@@ -50,7 +52,7 @@ class SteepestDescent(Direction):
 
     def compute(self, ev, x, f, g):
         self._g = g
-        return -g, [], 0
+        return -g, Note.NONE, 0
 
     def initial_step(self, g, p, decrease):
         if self._last_gs is None:
@@ -59,7 +61,7 @@ class SteepestDescent(Direction):
 
     def update(self, s, y):
         self._last_gs = float(self._g @ s)
-        return []
+        return Note.NONE
 
 
 class Newton(Direction):
@@ -73,19 +75,19 @@ class Newton(Direction):
 
     name = "newton"
     second_order = True
-    search = "armijo"
+    line_search = staticmethod(backtracking)
 
     def compute(self, ev, x, f, g):
         h = ev.hessian(x)
         try:
             low = np.linalg.cholesky(h)
             p = -np.linalg.solve(low.T, np.linalg.solve(low, g))
-            return p, [], 0
+            return p, Note.NONE, 0
         except np.linalg.LinAlgError:
             lam, q = np.linalg.eigh(h)
             floor = np.sqrt(EPS) * max(np.max(np.abs(lam)), 1e-300)
             p = -q @ ((q.T @ g) / np.maximum(np.abs(lam), floor))
-            return p, ["H-modified"], 0
+            return p, Note.H_MODIFIED, 0
 
 
 class BFGS(Direction):
@@ -107,7 +109,7 @@ class BFGS(Direction):
         self.scale_h0 = scale_h0
 
     def compute(self, ev, x, f, g):
-        return (-g if self.h is None else -(self.h @ g)), [], 0
+        return (-g if self.h is None else -(self.h @ g)), Note.NONE, 0
 
     def initial_step(self, g, p, decrease):
         """A unit-length step while H = I knows nothing of scale, then
@@ -120,14 +122,14 @@ class BFGS(Direction):
     def update(self, s, y):
         sy = float(s @ y)
         if not sy > _SKIP * np.linalg.norm(s) * np.linalg.norm(y):
-            return ["H-skip"]
+            return Note.H_SKIP
         if self.h is None:
             self.h = np.eye(s.size) * (sy / float(y @ y) if self.scale_h0 else 1.0)
         rho = 1.0 / sy
         hy = self.h @ y
         self.h += (rho * rho * float(y @ hy) + rho) * np.outer(s, s) \
             - rho * (np.outer(hy, s) + np.outer(s, hy))
-        return []
+        return Note.NONE
 
 
 class LBFGS(Direction):
@@ -153,7 +155,7 @@ class LBFGS(Direction):
             q *= float(s @ y) / float(y @ y)
         for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
             q += (a - rho * float(y @ q)) * s
-        return -q, [], 0
+        return -q, Note.NONE, 0
 
     def initial_step(self, g, p, decrease):
         return min(1.0, 1.0 / np.linalg.norm(g)) if not self.pairs else 1.0
@@ -161,9 +163,9 @@ class LBFGS(Direction):
     def update(self, s, y):
         sy = float(s @ y)
         if not sy > _SKIP * np.linalg.norm(s) * np.linalg.norm(y):
-            return ["H-skip"]
+            return Note.H_SKIP
         self.pairs.append((s, y, 1.0 / sy))
-        return []
+        return Note.NONE
 
 
 class NewtonCG(Direction):
@@ -198,17 +200,17 @@ class NewtonCG(Direction):
             if curv <= _FLAT * dd * kappa_max:
                 if j == 0:
                     scale = rr / abs(curv) if curv != 0 else 1.0
-                    return -scale * g, ["neg-curv"], 1
-                return z, ["neg-curv"], j + 1
+                    return -scale * g, Note.NEG_CURV, 1
+                return z, Note.NEG_CURV, j + 1
             alpha = rr / curv
             z += alpha * d
             r += alpha * hd
             if np.sum(np.abs(r)) <= tol:
-                return z, [], j + 1
+                return z, Note.NONE, j + 1
             rr_new = float(r @ r)
             d = -r + (rr_new / rr) * d
             rr = rr_new
-        return z, [], 20 * g.size
+        return z, Note.NONE, 20 * g.size
 
 
 DIRECTIONS = {cls.name: cls for cls in (SteepestDescent, Newton, BFGS, LBFGS, NewtonCG)}

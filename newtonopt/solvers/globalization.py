@@ -7,13 +7,13 @@ in ``loop.py`` is written once for every method.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .directions import Direction
 from .evaluator import Evaluator
-from .linesearch import backtracking, strong_wolfe
+from .result import Note, Status
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Outcome:
     f: float
     step: float
     predicted: float
-    notes: list[str] = field(default_factory=list)
+    notes: Note = Note.NONE
     cg_iters: int = 0
     accepted: bool = True
 
@@ -42,8 +42,11 @@ class LineSearch:
         self.direction = direction
         self.lr = lr
         self.second_order = direction.second_order
-        self.label = "step"
         self._f_prev: float | None = None
+
+    # how a step that cannot be found is reported
+    failure = Status.LINE_SEARCH_FAILED
+    failure_text = "the line search found no acceptable step"
 
     def step(self, ev: Evaluator, k: int, x: np.ndarray, f: float,
              g: np.ndarray) -> Outcome:
@@ -52,7 +55,7 @@ class LineSearch:
         if not slope < 0:
             # Rounding can make a quasi-Newton direction fail to descend.
             p, slope = -g, -float(g @ g)
-            notes = [*notes, "reset"]
+            notes |= Note.RESET
         if self.lr is not None:
             x_new = x + self.lr * p
             return Outcome(x_new, ev.f(x_new), self.lr, -slope * self.lr, notes, cg)
@@ -61,11 +64,10 @@ class LineSearch:
         alpha = self.direction.initial_step(g, p, decrease)
         if not alpha > 0:
             alpha = 1.0
-        search = strong_wolfe if self.direction.search == "wolfe" else backtracking
-        found = search(ev, x, f, p, slope, alpha)
+        found = self.direction.line_search(ev, x, f, p, slope, alpha)
         if found is None:
             return Outcome(None, f, 0.0, -slope, notes, cg)
         return Outcome(found.x, found.f, found.alpha, -slope * found.alpha, notes, cg)
 
-    def accepted(self, s: np.ndarray, y: np.ndarray) -> list[str]:
+    def accepted(self, s: np.ndarray, y: np.ndarray) -> Note:
         return self.direction.update(s, y)

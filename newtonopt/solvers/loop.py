@@ -18,7 +18,7 @@ from .curvature import Curvature, curvature
 from .evaluator import Evaluator
 from .globalization import Outcome
 from .linesearch import backtracking
-from .result import Status
+from .result import Note, Status
 
 EPS = np.finfo(float).eps
 _MAX_ESCAPES = 10
@@ -116,11 +116,11 @@ class Loop:
         self.t0 = time.perf_counter()
 
     def record(self, run: Run, step: float | None, dx: float | None,
-               notes: list[str], cg: int) -> bool:
+               notes: Note, cg: int) -> bool:
         row = {"iter": run.nit, "fun": self.sign * run.f,
                "grad_norm": run.grad_norm,
                "step": step, "dx_norm": dx, **self.ev.counts(),
-               "cg_iters": cg, "notes": ",".join(notes),
+               "cg_iters": cg, "notes": notes,
                "time_s": time.perf_counter() - self.t0}
         run.trace.append(row)
         return bool(self.callback(row)) if self.callback is not None else False
@@ -131,7 +131,7 @@ class Loop:
         run = Run(x, *ev.f_and_grad(x), trace=Trace(self.keep_trace))
         escapes = 0
         try:
-            if self.record(run, None, None, [], 0):
+            if self.record(run, None, None, Note.NONE, 0):
                 return self._stop(run, Status.CALLBACK, "the callback asked to stop")
             while True:
                 if not _finite(run.f, run.g):
@@ -154,14 +154,14 @@ class Loop:
                     return self._failed(run, outcome)
                 run.nit += 1
                 run.cg_iters += outcome.cg_iters
-                notes = list(outcome.notes)
+                notes = outcome.notes
                 dx = 0.0
                 if outcome.accepted:
                     g_new = ev.grad(outcome.x)
                     s = outcome.x - run.x
                     dx = float(np.linalg.norm(s))
                     if _finite(outcome.f, g_new):
-                        notes += self.glob.accepted(s, g_new - run.g)
+                        notes |= self.glob.accepted(s, g_new - run.g)
                     run.move(outcome.x, outcome.f, g_new)
                 if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
                     return self._stop(run, Status.CALLBACK, "the callback asked to stop")
@@ -215,7 +215,7 @@ class Loop:
                              curvature=c.min_eigenvalue * scale * scale)
         if found is None:
             return None
-        return Outcome(found.x, found.f, found.alpha, 0.0, ["neg-curv", "escape"])
+        return Outcome(found.x, found.f, found.alpha, 0.0, Note.NEG_CURV | Note.ESCAPE)
 
     def _failed(self, run: Run, outcome) -> Run:
         gnorm = run.grad_norm
@@ -226,8 +226,8 @@ class Loop:
                               f"no further decrease is representable in float64: the model "
                               f"predicts {predicted:.2g}, below the rounding floor "
                               f"100·eps·|f| = {floor:.2g}; ‖g‖∞ = {gnorm:.3g} > gtol = {self.gtol:g}")
-        what = ("the trust region collapsed" if self.glob.label == "radius"
-                else "the line search found no acceptable step")
         if outcome is None:
-            what = "no step along the negative curvature direction decreased f"
-        return self._stop(run, Status.LINE_SEARCH_FAILED, f"{what}; ‖g‖∞ = {gnorm:.3g}")
+            return self._stop(run, Status.LINE_SEARCH_FAILED,
+                              "no step along the negative curvature direction decreased f; "
+                              f"‖g‖∞ = {gnorm:.3g}")
+        return self._stop(run, self.glob.failure, f"{self.glob.failure_text}; ‖g‖∞ = {gnorm:.3g}")

@@ -12,11 +12,26 @@ from typing import Any
 import numpy as np
 
 
+class Note(enum.Flag):
+    """What happened in one iteration, as typed flags (the trace rows'
+    ``notes``); only the render layer spells them as text."""
+
+    NONE = 0
+    NEG_CURV = enum.auto()      # negative curvature met (CG or the Hessian)
+    BOUNDARY = enum.auto()      # the trust-region step reached the boundary
+    H_MODIFIED = enum.auto()    # Newton: H was not positive definite
+    H_SKIP = enum.auto()        # quasi-Newton update skipped (curvature condition)
+    RESET = enum.auto()         # the direction did not descend: -g used
+    ESCAPE = enum.auto()        # a step along negative curvature left a saddle
+    REJECTED = enum.auto()      # trust region: the trial step was refused
+
+
 class Status(str, enum.Enum):
     CONVERGED = "converged"
     STATIONARY_NOT_MINIMUM = "stationary_not_minimum"
     MAXITER = "maxiter"
     LINE_SEARCH_FAILED = "line_search_failed"
+    TRUST_REGION_COLLAPSED = "trust_region_collapsed"
     PRECISION_LIMITED = "precision_limited"
     NON_FINITE = "non_finite"
     CALLBACK = "callback"

@@ -12,6 +12,7 @@ import numpy as np
 
 from .evaluator import Evaluator
 from .globalization import Outcome
+from .result import Note, Status
 
 
 def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
@@ -37,27 +38,28 @@ def steihaug(ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
         curv = float(d @ hd)
         if curv <= 0:
             tau = _to_boundary(z, d, radius)
-            return z + tau * d, hz + tau * hd, ["neg-curv", "boundary"], j + 1
+            return z + tau * d, hz + tau * hd, Note.NEG_CURV | Note.BOUNDARY, j + 1
         alpha = rr / curv
         z_next = z + alpha * d
         if np.linalg.norm(z_next) >= radius:
             tau = _to_boundary(z, d, radius)
-            return z + tau * d, hz + tau * hd, ["boundary"], j + 1
+            return z + tau * d, hz + tau * hd, Note.BOUNDARY, j + 1
         z, hz = z_next, hz + alpha * hd
         r = r + alpha * hd
         rr_new = float(r @ r)
         if np.sqrt(rr_new) <= tol:
-            return z, hz, [], j + 1
+            return z, hz, Note.NONE, j + 1
         d = -r + (rr_new / rr) * d
         rr = rr_new
-    return z, hz, [], 20 * g.size
+    return z, hz, Note.NONE, 20 * g.size
 
 
 class TrustRegion:
     """Steihaug-CG steps with the radius updated from rho."""
 
     second_order = True
-    label = "radius"
+    failure = Status.TRUST_REGION_COLLAPSED
+    failure_text = "the trust region collapsed (radius below eps·max(1, ‖x‖))"
 
     def __init__(self, radius: float = 1.0, max_radius: float = 1000.0,
                  eta: float = 0.15) -> None:
@@ -79,13 +81,13 @@ class TrustRegion:
         rho = (f - f_new) / predicted if np.isfinite(f_new) else -np.inf
         if rho < 0.25:
             self.radius = 0.25 * float(np.linalg.norm(p))
-        elif rho > 0.75 and "boundary" in notes:
+        elif rho > 0.75 and Note.BOUNDARY in notes:
             self.radius = min(2.0 * radius, self.max_radius)
         if rho > self.eta:
             return Outcome(x_new, f_new, radius, predicted, notes, cg)
         if self.radius <= np.finfo(float).eps * max(1.0, float(np.linalg.norm(x))):
             return Outcome(None, f, radius, predicted, notes, cg)
-        return Outcome(x, f, radius, predicted, [*notes, "rejected"], cg, accepted=False)
+        return Outcome(x, f, radius, predicted, notes | Note.REJECTED, cg, accepted=False)
 
-    def accepted(self, s: np.ndarray, y: np.ndarray) -> list[str]:
-        return []
+    def accepted(self, s: np.ndarray, y: np.ndarray) -> Note:
+        return Note.NONE
