@@ -285,3 +285,20 @@ def test_renaming_a_note_changes_no_algorithm(monkeypatch):
     np.testing.assert_array_equal(before.x, after.x)
     assert any(no.Note.BOUNDARY in row["notes"] for row in after.trace)
     assert "edge" in fmt.note_names(after.trace[1]["notes"] | no.Note.BOUNDARY)
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_nfev_counts_distinct_points(name):
+    # f at one point counts once: a rejected trial step must not make the
+    # iterate's f, g or HVP graph be evaluated again.
+    obj = parse("@" + name)
+    for method in METHODS:
+        seen = []
+
+        def f(z, seen=seen):
+            seen.append(z.data.tobytes())
+            return obj(z)
+
+        res = no.minimize(f, x0=obj.default_start(), method=method, compile=False,
+                          check_curvature_at_end=False)
+        assert res.nfev == len(seen) == len(set(seen)), method

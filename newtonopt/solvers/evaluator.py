@@ -30,10 +30,28 @@ COMPILE_AFTER = 1
 Compiler = Callable[[np.ndarray], Any]   # x -> a Compiled (or raises)
 
 
+class _Point:
+    """What is known at one point: f, and once asked for, g and the means
+    to take Hessian-vector products (an interpreted graph or compiled state)."""
+
+    __slots__ = ("x", "value", "leaf", "y", "state", "grad", "replay", "dense")
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.value = 0.0
+        self.leaf = self.y = self.state = self.grad = self.replay = self.dense = None
+
+    def at(self, x: np.ndarray) -> bool:
+        return x is self.x or np.array_equal(x, self.x)
+
+
 class Evaluator:
     """Evaluates f at flat float64 points (to maximize, the caller passes -f).
 
-    Only the most recent point is cached: solvers move forward.
+    Two points are kept: the last one whose gradient was taken (the
+    iterate: its HVPs are the CG loop's) and the last trial point (f only,
+    until a line search or trust region accepts it).  So a rejected trial
+    costs its own f and nothing at the iterate is evaluated twice.
     ``compiler``, when given, is asked once (after ``COMPILE_AFTER``
     evaluations) for compiled code; if it raises, the run stays
     interpreted and ``compile_note`` says why.  ``compiled``: code to use
@@ -48,102 +66,115 @@ class Evaluator:
         self._compiler = compiler
         self.compiled: Any = compiled
         self.compile_note: str | None = None
-        self._x: np.ndarray | None = None
-        self._leaf: Variable | None = None
-        self._y: Variable | None = None
-        self._state: Any = None
-        self._value = 0.0
-        self._grad: np.ndarray | None = None
-        self._replay: Callable[[np.ndarray], np.ndarray] | None = None
-        self._dense: Callable[[], np.ndarray] | None = None
+        self._iterate: _Point | None = None
+        self._trial: _Point | None = None
 
     def counts(self) -> dict[str, int]:
         return {"nfev": self.nfev, "njev": self.njev, "nhev": self.nhev, "nhvp": self.nhvp}
 
-    def _is_cached(self, x: np.ndarray) -> bool:
-        return self._x is not None and (x is self._x or np.array_equal(x, self._x))
+    def _find(self, x: np.ndarray) -> _Point | None:
+        for point in (self._iterate, self._trial):
+            if point is not None and point.at(x):
+                return point
+        return None
 
-    def _maybe_compile(self, x: np.ndarray) -> None:
+    def f(self, x: np.ndarray) -> float:
+        """f(x); the graph (or the compiled state) is kept for ``grad(x)``."""
+        point = self._find(x)
+        if point is not None:
+            return point.value
+        self._maybe_compile()
+        point = _Point(np.array(x, dtype=np.float64))
+        self._trial = None   # free the last trial's graph before making another
+        if self.compiled is not None:
+            point.value, point.state = self.compiled.forward(point.x)
+        else:
+            point.leaf = Variable(point.x)
+            y = self._f(point.leaf)
+            if self.nfev == 0:
+                _check_recorded(y, point.leaf)
+            if y.size != 1:
+                raise ValueError(f"the objective must return a scalar, got shape {y.shape}")
+            point.y, point.value = y, float(y.data)
+        self.nfev += 1
+        self._trial = point
+        return point.value
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        """grad f(x), from the forward pass kept by ``f(x)``; the point
+        becomes the iterate."""
+        self.f(x)
+        point = self._find(x)
+        if point.grad is None:
+            self._derive(point)
+            self.njev += 1
+        if point is self._trial:
+            self._iterate, self._trial = point, None
+        return point.grad
+
+    def _derive(self, point: _Point) -> None:
+        """g at the point (and with second_order, what H v needs)."""
+        c = self.compiled
+        if point.y is not None:
+            g, point.replay = backprop(point.y, point.leaf, self.second_order)
+            point.grad = g.reshape(point.x.shape)
+            point.y = point.leaf = None  # the forward graph lives on in the replay only
+        elif not self.second_order:
+            point.grad = c.gradient(point.x, point.state)
+        else:
+            point.grad, state = c.second_order(point.x, point.state)
+            point.replay = lambda v: c.hvp(point.x, state, v)
+            point.dense = lambda: c.hessian(point.x, state)
+
+    def _maybe_compile(self) -> None:
+        """Switch to compiled code once; the iterate's graphs are freed first
+        (the trace records three more) and its state re-derived by the new
+        code, uncounted: f and g at that point were counted already."""
         if self._compiler is None or self.nfev < COMPILE_AFTER:
             return
         compiler, self._compiler = self._compiler, None
-        # f is about to move to a new point anyway: free the recorded graphs
-        # of the last one before the trace records three more.
-        self._x = self._leaf = self._y = self._grad = self._replay = self._dense = None
+        kept = self._iterate
+        at = (kept or self._trial).x
+        self._trial = None
+        if kept is not None:
+            kept.y = kept.leaf = kept.replay = None
         try:
-            self.compiled = compiler(x)
+            self.compiled = compiler(at)
         except Exception as exc:  # noqa: BLE001 - any failure: stay interpreted, say why
             self.compile_note = f"interpreted: {type(exc).__name__}: {exc}"
         else:
             self.compile_note = "compiled"
-
-    def f(self, x: np.ndarray) -> float:
-        """f(x); the graph (or the compiled state) is kept for ``grad(x)``."""
-        if self._is_cached(x):
-            return self._value
-        self._maybe_compile(x)
-        x = np.array(x, dtype=np.float64)
-        self._grad = self._replay = self._dense = self._y = self._state = None
-        if self.compiled is not None:
-            value, self._state = self.compiled.forward(x)
-            self._x = x
-        else:
-            leaf = Variable(x)
-            y = self._f(leaf)
-            if self.nfev == 0:
-                _check_recorded(y, leaf)
-            if y.size != 1:
-                raise ValueError(f"the objective must return a scalar, got shape {y.shape}")
-            self._x, self._leaf, self._y = x, leaf, y
-            value = float(y.data)
-        self.nfev += 1
-        self._value = value
-        return value
-
-    def grad(self, x: np.ndarray) -> np.ndarray:
-        """grad f(x), from the forward pass kept by ``f(x)``."""
-        self.f(x)
-        if self._grad is None:
-            if self._y is None:
-                self._grad = self._compiled_grad()
+        if kept is not None:   # the iterate again, by whichever code now runs
+            if self.compiled is not None:
+                kept.value, kept.state = self.compiled.forward(kept.x)
             else:
-                g, self._replay = backprop(self._y, self._leaf, self.second_order)
-                self._grad = g.reshape(x.shape)
-                self._y = None  # the forward graph now lives on in the replay only
-            self.njev += 1
-        return self._grad
-
-    def _compiled_grad(self) -> np.ndarray:
-        x, c = self._x, self.compiled
-        if not self.second_order:
-            return c.gradient(x, self._state)
-        g, state = c.second_order(x, self._state)
-        self._replay = lambda v: c.hvp(x, state, v)
-        self._dense = lambda: c.hessian(x, state)
-        return g
+                kept.leaf = Variable(kept.x)
+                kept.y = self._f(kept.leaf)
+            self._derive(kept)
 
     def f_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         return self.f(x), self.grad(x)
 
-    def _check_second_order(self, x: np.ndarray) -> None:
+    def _second_order_point(self, x: np.ndarray) -> _Point:
         if not self.second_order:
             raise RuntimeError("Hessians need an Evaluator with second_order=True")
         self.grad(x)
+        return self._find(x)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """H(x) v by one seeded backward through the recorded gradient graph."""
-        self._check_second_order(x)
+        point = self._second_order_point(x)
         self.nhvp += 1
-        return self._replay(v).reshape(v.shape)
+        return point.replay(v).reshape(v.shape)
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """Dense Hessian (counted once): compiled, all n seeds in one
         batched pass; interpreted, column i = H e_i from n replays."""
-        self._check_second_order(x)
+        point = self._second_order_point(x)
         self.nhev += 1
-        if self._dense is not None:
-            return self._dense()
-        return dense_hessian(self._replay, x.size)
+        if point.dense is not None:
+            return point.dense()
+        return dense_hessian(point.replay, x.size)
 
 
 def _check_recorded(y, leaf: Variable) -> None:
