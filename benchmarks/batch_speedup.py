@@ -1,5 +1,8 @@
 """Batch machinery: --jobs 2 against --jobs 1, and the per-job overhead
-against calling minimize in a loop, on 40 jobs of mid-sized problems.
+against calling minimize in a loop, on 40 jobs of mid-sized problems; then
+(with newtonopt[dask]) the Dask executor on a 2-worker LocalCluster against
+the local --jobs 2, on those 40 medium jobs and on 200 small ones, and the
+coordinator's peak memory as the number of jobs grows.
 
     python benchmarks/batch_speedup.py
 """
@@ -41,6 +44,62 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+SMALL = """
+[defaults]
+methods = ["bfgs", "newton", "lbfgs", "trust-ncg"]
+[[problem]]
+name = "beale"
+objective = "@beale"
+starts = 25
+[[problem]]
+name = "himmelblau"
+objective = "@himmelblau"
+starts = 25
+"""
+
+TINY = """
+[defaults]
+methods = ["bfgs"]
+maxiter = 5
+[[problem]]
+name = "quadratic"
+objective = "(x-1)^2 + y^2"
+starts = {starts}
+"""
+
+
+def coordinator_mb(exe_args: list[str]) -> float:
+    """Peak RSS of the batch process itself (its workers are other processes)."""
+    code = ("import resource, sys; sys.argv = " + repr(["newtonopt", *exe_args]) + "\n"
+            "from newtonopt.console import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return float(done.stderr.strip().splitlines()[-1])
+
+
+def dask_rows(tmp: str, exe: str) -> list[list[str]]:
+    rows = []
+    for name, text, n in (("40 medium jobs", SPEC, 40), ("200 small jobs", SMALL, 200)):
+        spec = os.path.join(tmp, f"{n}.toml")
+        with open(spec, "w") as fh:
+            fh.write(text)
+        local = timed([exe, "batch", spec, "--jobs", "2", "-q", "--out",
+                       os.path.join(tmp, f"l{n}.jsonl")])
+        dask = timed([exe, "batch", spec, "--jobs", "2", "-q", "--executor", "dask", "--out",
+                      os.path.join(tmp, f"d{n}.jsonl")])
+        rows.append([name, f"{local:.2f} s", f"{dask:.2f} s", f"**{local / dask:.2f}**",
+                     f"{(dask - local) / n * 1e3:+.0f} ms/job"])
+    for starts in (500, 2000):
+        spec = os.path.join(tmp, f"tiny{starts}.toml")
+        with open(spec, "w") as fh:
+            fh.write(TINY.format(starts=starts))
+        mb = coordinator_mb(["batch", spec, "--jobs", "2", "-q", "--executor", "dask",
+                             "--out", os.path.join(tmp, f"t{starts}.jsonl")])
+        rows.append([f"{starts:,} tiny jobs: coordinator peak", "—", f"{mb:.0f} MB", "—", "—"])
+    return rows
+
+
 def main() -> None:
     from newtonopt.batch import load
     from newtonopt.batch.runner import run_job
@@ -58,11 +117,21 @@ def main() -> None:
         loop = time.perf_counter() - t0
         one = timed([exe, "batch", spec, "--jobs", "1", "--out", os.path.join(tmp, "1.jsonl")])
         two = timed([exe, "batch", spec, "--jobs", "2", "--out", os.path.join(tmp, "2.jsonl")])
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            dask = None
+        else:
+            dask = dask_rows(tmp, exe)
     rows = [["minimize in a loop (one process)", f"{loop:.2f} s", "—"],
             ["newtonopt batch --jobs 1", f"{one:.2f} s",
              f"overhead {(one - loop) / len(jobs) * 1e3:.0f} ms/job"],
             ["newtonopt batch --jobs 2", f"{two:.2f} s", f"**speed-up {one / two:.2f}x**"]]
     print(table(["40 jobs", "wall time", ""], rows))
+    if dask:
+        print()
+        print(table(["Dask (2-worker LocalCluster)", "local --jobs 2", "dask",
+                     "throughput dask/local", "overhead"], dask))
 
 
 if __name__ == "__main__":

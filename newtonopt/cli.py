@@ -449,10 +449,19 @@ def problems(fmt: str) -> None:
 @click.option("--summarize", "results", type=click.Path(dir_okay=False),
               help="Summarize an existing results file; run nothing.")
 @_plot_option("Also draw the performance profiles (evaluations, iterations) to FILE.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="local: forked workers here; dask: a Dask cluster "
+                                      "(needs newtonopt[dask]).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="dask: the scheduler, e.g. tcp://host:8786 (default: DASK_SCHEDULER_ADDRESS,"
+                   " else a LocalCluster of --jobs workers).")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False),
+              help="dask: the scheduler's address from its --scheduler-file.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def batch(spec: str | None, workers: int, out: str | None, resume: bool,
           timeout: float | None, trace: bool, fmt: str, quiet: bool, results: str | None,
-          plot: str | None, debug: bool) -> None:
+          plot: str | None, executor: str, scheduler: str | None, scheduler_file: str | None,
+          debug: bool) -> None:
     """Run every (problem, start, method) job of SPEC.toml.
 
     Each finished job is one JSON line (flushed and fsynced) in --out, or on
@@ -477,6 +486,8 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
             raise click.UsageError("give a SPEC.toml, or --summarize FILE")
         if resume and out is None:
             raise click.UsageError("--resume needs --out FILE")
+        if executor != "dask" and (scheduler or scheduler_file):
+            raise click.UsageError("--scheduler and --scheduler-file go with --executor dask")
         _check_output(out)
         try:
             loaded = b.load(spec)
@@ -484,10 +495,26 @@ def batch(spec: str | None, workers: int, out: str | None, resume: bool,
         except (b.SpecError, b.ResultsError) as exc:
             raise UserError(str(exc)) from None
         try:
-            _run_batch(loaded, sink, workers, timeout, trace, fmt, quiet, plot)
+            runner = _executor(executor, b.job_runner(trace), timeout, scheduler,
+                               scheduler_file, workers)
+            _run_batch(loaded, sink, workers, runner, fmt, quiet, plot)
         finally:
             if sink is not None:
                 sink.close()
+
+
+def _executor(kind: str, run, timeout: float | None, scheduler: str | None,
+              scheduler_file: str | None, workers: int):
+    from newtonopt import batch as b
+
+    if kind == "local":
+        return b.LocalExecutor(run, timeout)
+    from newtonopt.batch.dask_executor import DaskExecutor
+
+    try:
+        return DaskExecutor(run, timeout, scheduler, scheduler_file, workers)
+    except b.ExecutorError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _profile_plot(records: list[dict], path: str | None) -> None:
@@ -501,8 +528,8 @@ def _profile_plot(records: list[dict], path: str | None) -> None:
             problem_count(records), path)
 
 
-def _run_batch(spec, sink, workers: int, timeout: float | None, trace: bool, fmt: str,
-               quiet: bool, plot: str | None) -> None:
+def _run_batch(spec, sink, workers: int, executor, fmt: str, quiet: bool,
+               plot: str | None) -> None:
     from newtonopt import batch as b
     from newtonopt.render import data, tables
 
@@ -523,9 +550,8 @@ def _run_batch(spec, sink, workers: int, timeout: float | None, trace: bool, fmt
 
     failure = None
     try:
-        interrupted = b.run_batch(todo, b.LocalExecutor(b.job_runner(trace), timeout),
-                                  workers, on_result)
-    except b.ResultsError as exc:
+        interrupted = b.run_batch(todo, executor, workers, on_result)
+    except (b.ResultsError, b.ExecutorError) as exc:
         interrupted, failure = False, exc
     finally:
         progress.stop()

@@ -1,8 +1,8 @@
 """Batch runs: TOML specs -> jobs -> worker processes -> JSON lines."""
-from .executor import Executor, LocalExecutor
+from .executor import Executor, ExecutorError, LocalExecutor
 from .runner import ResultsError, ResultsFile, job_runner, read_results, run_batch
 from .spec import Job, Spec, SpecError, load
 from .summary import slim, summarize
 
-__all__ = ["Executor", "LocalExecutor", "ResultsError", "ResultsFile", "read_results",
+__all__ = ["Executor", "ExecutorError", "LocalExecutor", "ResultsError", "ResultsFile", "read_results",
            "run_batch", "job_runner", "Job", "Spec", "SpecError", "load", "slim", "summarize"]

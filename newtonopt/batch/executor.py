@@ -27,6 +27,10 @@ from typing import Callable, Protocol
 from .spec import Job
 
 
+class ExecutorError(Exception):
+    """The executor cannot be used or went away: one sentence for the user."""
+
+
 class Executor(Protocol):
     running: int
 
