@@ -76,6 +76,10 @@ class DaskExecutor:
                 self._client = distributed.Client(address=address, scheduler_file=scheduler_file,
                                                   timeout="10s")
             else:
+                import dask
+
+                # a worker that dies is not a reason to run its job again
+                dask.config.set({"distributed.scheduler.allowed-failures": 0})
                 self._cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
                     dashboard_address=None, silence_logs=50)
