@@ -508,7 +508,7 @@ def _executor(kind: str, run, timeout: float | None, scheduler: str | None,
     from newtonopt import batch as b
 
     if kind == "local":
-        return b.LocalExecutor(run, timeout)
+        return b.LocalExecutor(run, timeout, prepare=b.precompile_job)
     from newtonopt.batch.dask_executor import DaskExecutor
 
     try:

@@ -21,6 +21,7 @@ import os
 from typing import Callable, Iterator
 
 from .executor import ExecutorError, LocalExecutor, failure
+from .runner import precompile_job
 from .spec import Job
 
 _SHIP_ONCE = 10_000
@@ -45,7 +46,9 @@ def run_on_worker(run: Callable[[Job], dict], job: Job, timeout: float | None,
     """The Dask task: one job in a forked process on the worker."""
     if objective is not None:
         job = dataclasses.replace(job, objective=objective)
-    local = LocalExecutor(run, timeout)
+    # the worker process lives on between tasks: compiled code made here is
+    # inherited by every later job's fork of the same objective
+    local = LocalExecutor(run, timeout, prepare=precompile_job)
     with _children_allowed():
         local.submit(job)
     try:

@@ -77,11 +77,13 @@ def _child(run: Callable[[Job], dict], job: Job, conn, parent: int) -> None:
 class LocalExecutor:
     """Forked worker processes, one per job, each killed at its deadline."""
 
-    def __init__(self, run: Callable[[Job], dict], timeout: float | None = None) -> None:
+    def __init__(self, run: Callable[[Job], dict], timeout: float | None = None,
+                 prepare: Callable[[Job], None] | None = None) -> None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self._ctx = multiprocessing.get_context(method)
         self._run = run
         self._timeout = timeout
+        self._prepare = prepare   # run here before each fork (e.g. warm a cache)
         self._live: dict = {}  # connection -> (job, process, deadline)
 
     @property
@@ -89,6 +91,8 @@ class LocalExecutor:
         return len(self._live)
 
     def submit(self, job: Job) -> None:
+        if self._prepare is not None:
+            self._prepare(job)
         receiver, sender = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(self._run, job, sender, os.getpid()),
                                  daemon=True)

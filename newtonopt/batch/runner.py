@@ -33,6 +33,20 @@ def job_runner(trace: bool) -> Callable[[Job], dict]:
     return functools.partial(run_job, trace=trace)
 
 
+def precompile_job(job: Job) -> None:
+    """Compile a job's objective in this process, once per objective and
+    shapes, before the job's worker is forked: the worker inherits the code
+    instead of tracing the objective again (~5-50 ms a job)."""
+    from newtonopt.expr import ObjectiveError, parse
+    from newtonopt.solvers.api import precompile
+
+    try:
+        obj = parse(job.objective, job.dims, job.vars)
+        precompile(obj, start_point(obj, job), bool(job.options.get("maximize")))
+    except (ObjectiveError, ValueError):
+        pass    # the job itself reports it
+
+
 _LOCK_WAIT = 2.0
 
 

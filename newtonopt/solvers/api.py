@@ -116,6 +116,17 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
     return build
 
 
+def precompile(obj: Objective, x: np.ndarray, maximize: bool = False) -> None:
+    """Compile a parsed objective into the in-process cache now (a batch
+    does this before forking, so every worker inherits the code)."""
+    sign = -1.0 if maximize else 1.0
+    f = obj if sign > 0 else (lambda z: -obj(z))
+    try:
+        compiler_for(obj, f, sign, None)(np.asarray(x, dtype=np.float64))
+    except Exception:  # noqa: BLE001 - remembered in the cache; the run reports it
+        pass
+
+
 def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
              gtol: float = 1e-8, maxiter: int = 1000, maximize: bool = False,
              callback: Callable[[dict], bool | None] | None = None,
