@@ -33,16 +33,23 @@ def job_runner(trace: bool) -> Callable[[Job], dict]:
     return functools.partial(run_job, trace=trace)
 
 
+_PRECOMPILE_LIMIT = 100_000   # characters of text, and variables
+
+
 def precompile_job(job: Job) -> None:
     """Compile a job's objective in this process, once per objective and
     shapes, before the job's worker is forked: the worker inherits the code
-    instead of tracing the objective again (~5-50 ms a job)."""
+    instead of tracing the objective again (~5-50 ms a job).  Large
+    objectives are left to their jobs, where --timeout applies."""
     from newtonopt.expr import ObjectiveError, parse
     from newtonopt.solvers.api import precompile
 
+    if len(job.objective) > _PRECOMPILE_LIMIT:
+        return    # tracing it here would hold up the batch (no --timeout applies)
     try:
         obj = parse(job.objective, job.dims, job.vars)
-        precompile(obj, start_point(obj, job), bool(job.options.get("maximize")))
+        if obj.size <= _PRECOMPILE_LIMIT:
+            precompile(obj, start_point(obj, job), bool(job.options.get("maximize")))
     except (ObjectiveError, ValueError):
         pass    # the job itself reports it
 
