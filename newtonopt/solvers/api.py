@@ -122,7 +122,8 @@ def precompile(obj: Objective, x: np.ndarray, maximize: bool = False) -> None:
     sign = -1.0 if maximize else 1.0
     f = obj if sign > 0 else (lambda z: -obj(z))
     try:
-        compiler_for(obj, f, sign, None)(np.asarray(x, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            compiler_for(obj, f, sign, None)(np.asarray(x, dtype=np.float64))
     except Exception:  # noqa: BLE001 - remembered in the cache; the run reports it
         pass
 
