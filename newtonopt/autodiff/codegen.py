@@ -270,12 +270,13 @@ class Generator:
                     return True
         if kind is core.PowConstGrad and op.c not in (0, 1) \
                 and self.trace.nodes[node.args[0]].shape == node.shape:
-            x, g = (fn.value(j) for j in node.args)   # (c x**(c-1)) *= g, as the core
+            x, g = (self._uniform(node, j, fn.value(j)) for j in node.args)  # (c x**(c-1)) *= g
             factor = f"({x} * 2.0)" if op.c == 2 else \
                 f"({_power(x, op.c - 1) or self._pow(x, self._param(node, op.c - 1), False)}" \
                 f" * {self._param(node, op.c)})"
             fn.line(f"t{node.index} = {factor}")
-            fn.line(f"t{node.index} = np.multiply(t{node.index}, {g}, out=t{node.index})")
+            if g != "1.0":
+                fn.line(f"t{node.index} = np.multiply(t{node.index}, {g}, out=t{node.index})")
             fn.names[node.index] = f"t{node.index}"
             fn.fresh.add(node.index)
             return True
@@ -286,7 +287,7 @@ class Generator:
         for target in node.args:
             if target not in fn.deferred and target not in fn.sparse \
                     and self._owned(fn, target, node):
-                operands = [fn.value(j) for j in node.args]
+                operands = [self._uniform(node, j, fn.value(j)) for j in node.args]
                 if kind in _CONST_RIGHT:
                     operands.append(self._param(node, op.c, node.shape))
                 elif kind in _CONST_LEFT:
