@@ -20,6 +20,8 @@ import multiprocessing
 import os
 from typing import Callable, Iterator
 
+from newtonopt.autodiff.allocator import keep_freed_memory
+
 from .executor import ExecutorError, LocalExecutor, failure
 from .runner import precompile_job
 from .spec import Job
@@ -46,6 +48,9 @@ def run_on_worker(run: Callable[[Job], dict], job: Job, timeout: float | None,
     """The Dask task: one job in a forked process on the worker."""
     if objective is not None:
         job = dataclasses.replace(job, objective=objective)
+    # As the command line does for its own workers: freed blocks are reused
+    # instead of mmap'ed and page-faulted anew (half the run time at n = 10^4).
+    keep_freed_memory()
     # the worker process lives on between tasks: compiled code made here is
     # inherited by every later job's fork of the same objective
     local = LocalExecutor(run, timeout, prepare=precompile_job)
