@@ -135,28 +135,19 @@ class ResultsFile:
     def _read_back(self) -> None:
         from .summary import slim
 
-        def bad(number: int, what: str) -> ResultsError:
-            return ResultsError(f"{self.path}:{number}: {what}; fix or remove that line, "
-                                "then --resume again")
-
+        hint = "; fix or remove that line, then --resume again"
+        complete = 0
         with os.fdopen(os.dup(self._fd), "rb") as fh:
             fh.seek(0)
-            complete = 0
-            for number, line in enumerate(fh, 1):
-                if not line.endswith(b"\n"):
-                    break                           # a torn last line
-                complete += len(line)
-                if not line.strip():
+            for number, record, complete in _whole_lines(fh, self.path, hint):
+                if record is None:
                     continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    raise bad(number, "not a JSON line") from None
                 if not isinstance(record, dict) or not isinstance(record.get("job_id"), str):
-                    raise bad(number, "not a newtonopt result (a JSON object with a job_id)")
+                    raise ResultsError(f"{self.path}:{number}: not a newtonopt result (a JSON "
+                                       f"object with a job_id){hint}")
                 self.done.add(record["job_id"])
                 self.records.append(slim(record))
-        os.ftruncate(self._fd, complete)
+        os.ftruncate(self._fd, complete)       # cuts a torn last line
 
     def write(self, record: dict) -> None:
         """Append one record as one line; on failure (disk full) the file is
@@ -206,6 +197,24 @@ def _lock_holder(path: str) -> int | None:
     return None
 
 
+def _whole_lines(fh, path: str, hint: str = ""):
+    """(line number, parsed JSON or None for a blank line, bytes up to the
+    end of the line) for each complete line; bytes after the last newline
+    are a line torn by a kill and end the walk."""
+    whole = 0
+    for number, line in enumerate(fh, 1):
+        if not line.endswith(b"\n"):
+            return
+        whole += len(line)
+        record = None
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise ResultsError(f"{path}:{number}: not a JSON line{hint}") from None
+        yield number, record, whole
+
+
 def read_results(path: str) -> list[dict]:
     """The records of a results file, streamed and slimmed for a summary;
     a torn last line is ignored."""
@@ -214,13 +223,9 @@ def read_results(path: str) -> list[dict]:
     records = []
     try:
         with open(path, "rb") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.endswith(b"\n") or not line.strip():
+            for number, record, _ in _whole_lines(fh, path):
+                if record is None:
                     continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    raise ResultsError(f"{path}:{number}: not a JSON line") from None
                 if not isinstance(record, dict):
                     raise ResultsError(f"{path}:{number}: not a JSON object")
                 records.append(slim(record))
