@@ -148,8 +148,10 @@ class Compiled:
                 rows = np.empty((self.n, self.n))
                 block = max(1, _BATCH_ELEMENTS // self.n)   # seeds per pass: bounded memory
                 for start in range(0, self.n, block):
-                    seeds = np.eye(self.n)[start:start + block]
-                    rows[start:start + block] = self._hessian(x, seeds, state)
+                    stop = min(start + block, self.n)
+                    seeds = np.zeros((stop - start, self.n))   # rows start..stop of I
+                    seeds[np.arange(stop - start), np.arange(start, stop)] = 1.0
+                    rows[start:stop] = self._hessian(x, seeds, state)
                 return (rows + rows.T) / 2
             except _FALLBACK:
                 pass
