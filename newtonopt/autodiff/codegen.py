@@ -480,10 +480,8 @@ class Generator:
         fn = _Function(self, name, params, batched)
         for i in inputs:
             fn.names[i] = f"t{i}"
-        if inputs and "saved" in params:
-            fn.line(f"{', '.join(f't{i}' for i in inputs)}, = saved")
-        elif inputs and "cache" in params:
-            fn.line(f"{', '.join(f't{i}' for i in inputs)}, = cache")
+        if inputs:                       # the last parameter: saved or cache
+            fn.line(f"{', '.join(f't{i}' for i in inputs)}, = {params[-1]}")
         for node in self.trace.nodes:
             if node.kind == "x":
                 fn.names[node.index] = "x"
