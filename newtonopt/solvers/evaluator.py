@@ -86,16 +86,7 @@ class Evaluator:
         self._maybe_compile()
         point = _Point(np.array(x, dtype=np.float64))
         self._trial = None   # free the last trial's graph before making another
-        if self.compiled is not None:
-            point.value, point.state = self.compiled.forward(point.x)
-        else:
-            point.leaf = Variable(point.x)
-            y = self._f(point.leaf)
-            if self.nfev == 0:
-                _check_recorded(y, point.leaf)
-            if y.size != 1:
-                raise ValueError(f"the objective must return a scalar, got shape {y.shape}")
-            point.y, point.value = y, float(y.data)
+        self._forward(point)
         self.nfev += 1
         self._trial = point
         return point.value
@@ -111,6 +102,19 @@ class Evaluator:
         if point is self._trial:
             self._iterate, self._trial = point, None
         return point.grad
+
+    def _forward(self, point: _Point) -> None:
+        """f at the point, keeping what its gradient continues from."""
+        if self.compiled is not None:
+            point.value, point.state = self.compiled.forward(point.x)
+            return
+        point.leaf = Variable(point.x)
+        y = self._f(point.leaf)
+        if self.nfev == 0:
+            _check_recorded(y, point.leaf)
+        if y.size != 1:
+            raise ValueError(f"the objective must return a scalar, got shape {y.shape}")
+        point.y, point.value = y, float(y.data)
 
     def _derive(self, point: _Point) -> None:
         """g at the point (and with second_order, what H v needs)."""
@@ -145,11 +149,7 @@ class Evaluator:
         else:
             self.compile_note = "compiled"
         if kept is not None:   # the iterate again, by whichever code now runs
-            if self.compiled is not None:
-                kept.value, kept.state = self.compiled.forward(kept.x)
-            else:
-                kept.leaf = Variable(kept.x)
-                kept.y = self._f(kept.leaf)
+            self._forward(kept)
             self._derive(kept)
 
     def f_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
