@@ -36,14 +36,16 @@ _LIST_LIMIT = 1000   # vectors up to this size are unpacked with .tolist()
 
 _MATH = {Fn.Exp: "exp", Fn.Log: "log", Fn.Sin: "sin", Fn.Cos: "cos", Fn.Tan: "tan",
          Fn.Tanh: "tanh", Fn.Sinh: "sinh", Fn.Cosh: "cosh", Fn.Sqrt: "sqrt",
-         Fn.Log1p: "log1p", Fn.Expm1: "expm1"}
+         Fn.Log1p: "log1p", Fn.Expm1: "expm1", Fn.Atan: "arctan"}
+# the same function on a Python float, where ``math`` spells it differently
+_MATH_SCALAR = {**_MATH, Fn.Atan: "atan"}
 _INFIX = {core.Add: "+", core.Sub: "-", core.Mul: "*", core.Div: "/"}
 _CONST_RIGHT = {core.AddConst: "+", core.MulConst: "*", core.DivConst: "/"}
 _CONST_LEFT = {core.RSubConst: "-", core.RDivConst: "/"}
 # ops that act elementwise (with broadcasting): safe on a batch of seeds
 _ELEMENTWISE = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
                 | {core.Neg, core.PowConst, core.PowConstGrad, core.Pow, core.RPowConst,
-                   Fn.Abs, Fn.Maximum, Fn.Clip, Fn.NonNegSign, Fn.IsZero, Fn.BothZero,
+                   Fn.Erf, Fn.Abs, Fn.Maximum, Fn.Clip, Fn.NonNegSign, Fn.IsZero, Fn.BothZero,
                    Fn.Positive, Fn.InRange, Fn.TieWeight, nn.ReLU, nn.Sigmoid, nn.Softplus})
 
 
@@ -53,7 +55,8 @@ _UFUNC = {core.Add: "add", core.Sub: "subtract", core.Mul: "multiply", core.Div:
           **{k: v for k, v in _MATH.items()}}
 # ops whose generated expression makes a new array (when it is not an alias)
 _FRESH = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
-          | {core.Neg, core.PowConst, core.PowConstGrad, Fn.Abs, Fn.MatMul})
+          | {core.Neg, core.PowConst, core.PowConstGrad, Fn.Abs, Fn.Erf, Fn.MatMul,
+             Fn.MatVecConst})
 _IN_PLACE_SIZE = 4096
 _SCALAR_MASKS = {Fn.NonNegSign: "(1.0 if {0} >= 0 else -1.0)", Fn.IsZero: "(1.0 if {0} == 0 else 0.0)",
                  Fn.Positive: "(1.0 if {0} > 0 else 0.0)",
@@ -97,7 +100,7 @@ def _scatter_batched(gy: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
 BASE_NAMESPACE = {"math": math, "np": np, "inf": math.inf, "nan": math.nan,
                   "_sum_to": Fn._sum_to, "_scatter_add": Fn._scatter_add, "_sum_to_batched": _sum_to_batched,
                   "_broadcast_batched": _broadcast_batched, "_scatter": _scatter,
-                  "_scatter_batched": _scatter_batched}
+                  "_scatter_batched": _scatter_batched, "_erf": Fn.erf_array}
 
 
 def _is_int(value: Any) -> bool:
@@ -367,7 +370,9 @@ class Generator:
         if kind is core.RPowConst:
             return self._pow(self._param(node, op.c), a[0], scalar)
         if kind in _MATH:
-            return f"{'math' if scalar else 'np'}.{_MATH[kind]}({a[0]})"
+            return f"math.{_MATH_SCALAR[kind]}({a[0]})" if scalar else f"np.{_MATH[kind]}({a[0]})"
+        if kind is Fn.Erf:
+            return f"math.erf({a[0]})" if scalar else f"_erf({a[0]})"
         if kind is Fn.Abs:
             return f"abs({a[0]})" if scalar else f"np.abs({a[0]})"
         if scalar and kind in _SCALAR_MASKS:
@@ -384,6 +389,8 @@ class Generator:
             return f"{a[0]}.sum(axis={op.axis!r}, keepdims={op.keepdims!r})"
         if kind is Fn.MatMul:
             return f"({a[0]} @ {a[1]})"
+        if kind is Fn.MatVecConst:
+            return f"({self.bind('c', node.index, op.a)} @ {a[0]})"
         if kind is Fn.GetItem:
             return f"{a[0]}[{self.bind('i', node.index, op.index)}]"
         if kind is Fn.GetItemGrad:
@@ -470,6 +477,8 @@ class Generator:
             return f"_sum_to_batched(np.asarray({a[0]}), {tuple(op.shape)!r})"
         if kind is Fn.MatMul:
             return f"({a[0]} @ {a[1]})"
+        if kind is Fn.MatVecConst:      # each seed's row times A^T
+            return f"({a[0]} @ {self.bind('ct', node.index, op.a.T)})"
         raise Unsupported(f"{kind.__name__} on a batch of seeds")
 
     # -- the functions ------------------------------------------------------------

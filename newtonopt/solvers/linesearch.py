@@ -1,14 +1,16 @@
 """Line searches along a descent direction p from x: phi(a) = f(x + a p).
 
 * ``backtracking``: Armijo sufficient decrease with safeguarded quadratic
-  interpolation (Nocedal & Wright, Alg. 3.1 and eq. 3.57).  Needs f only.
+  interpolation (Nocedal & Wright, Alg. 3.1 and eq. 3.57).  Needs f only,
+  except where f is flat to rounding (below).
 * ``strong_wolfe``: bracketing and zoom with safeguarded cubic
   interpolation (Nocedal & Wright, Alg. 3.5 and 3.6, eq. 3.59).  Where the
   change in f is at rounding level (within ``NOISE`` |f|), sufficient
   decrease is judged by the exact slope instead: Hager & Zhang's
   approximate Wolfe condition phi'(a) <= (2 delta - 1) phi'(0), delta = 0.1
-  (SIAM J. Optim. 16 (2005), eq. 4.1).  Without it a run at |f| ~ 4 stalls
-  with ||g|| ~ 1e-7, where decreases fall below eps |f|.
+  (SIAM J. Optim. 16 (2005), eq. 4.1), in both searches.  Without it a run
+  at |f| ~ 4 stalls with ||g|| ~ 1e-7, where decreases fall below eps |f|
+  (and a logistic fit at f ~ 139, Newton's steps included, at 4e-8).
 
 Both treat a non-finite trial value as "too far" and step back.  Both
 return ``Step(alpha, x, f)`` at the accepted point (whose gradient the
@@ -79,6 +81,8 @@ def backtracking(ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
         model = alpha * dphi0 + 0.5 * alpha * alpha * curvature
         if math.isfinite(fa) and fa <= f0 + c1 * model and (model < 0 or fa < f0):
             return Step(alpha, xa, fa)
+        if curvature == 0.0 and dphi0 < 0 and line.decreased(alpha, xa, fa, f0, dphi0, c1):
+            return Step(alpha, xa, fa)    # a decrease below rounding, seen in the slope
         if math.isfinite(fa) and dphi0 < 0:
             # Minimizer of the quadratic through phi(0), phi'(0), phi(alpha).
             denom = 2.0 * (fa - f0 - dphi0 * alpha)
