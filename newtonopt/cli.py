@@ -42,6 +42,18 @@ def _parse_vars(ctx, param, value) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _parse_data(ctx, param, values) -> list:
+    if not values:
+        return []
+    from newtonopt.expr.data import DataSource
+    from newtonopt.expr.errors import ObjectiveError
+
+    try:
+        return [DataSource.parse(item) for item in values]
+    except ObjectiveError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
 def _common(f: Callable) -> Callable:
     """Options shared by minimize, compare and diff."""
     options = [
@@ -49,6 +61,11 @@ def _common(f: Callable) -> Callable:
                      help="Make NAME a vector of N elements (repeatable)."),
         click.option("--vars", callback=_parse_vars, metavar="A,B,C",
                      help="Variable order (default: order of first appearance)."),
+        click.option("--data", "data", multiple=True, callback=_parse_data,
+                     metavar="NAME=FILE[:COL]",
+                     help="Bind data: NAME=FILE (a vector, or a matrix of several "
+                          "columns), NAME=FILE:COL (one column), or FILE (every column "
+                          "by its header name). CSV, TSV, text or .npy (repeatable)."),
         click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
                      help="table for people; json or csv for programs (stdout)."),
         click.option("--out", type=click.Path(dir_okay=False),
@@ -169,17 +186,26 @@ def _stdout_gone() -> None:
 def _prepare(objective: str, methods: list[str], opts: dict):
     """Parse, check every method fits this size, then build the start (in
     that order: a start of 10^8 values is not made for a refused run)."""
-    from newtonopt.solvers.api import as_objective, check_method, start_point
+    from newtonopt.solvers.api import check_method, start_point
 
     _check_output(opts["out"])
     _check_plot(opts["plot"])
-    obj = as_objective(objective, opts["dims"], opts["vars"])
+    obj = _objective(objective, opts)
     for method in methods:
         try:
             check_method(method, obj.size, obj.vector_ops, opts["memory"])
         except ValueError as exc:
             raise UserError(str(exc)) from None
     return obj, start_point(obj, opts["x0"], opts["seed"])
+
+
+def _objective(objective: str, opts: dict):
+    """The parsed objective, with its --data files loaded."""
+    from newtonopt.expr.data import load_all
+    from newtonopt.solvers.api import as_objective
+
+    data, optional = load_all(opts["data"])
+    return as_objective(objective, opts["dims"], opts["vars"], data, optional)
 
 
 def _solve(obj, x, method: str, opts: dict, callback=None, keep_trace: bool = True):
@@ -379,12 +405,11 @@ def diff(objective: str, at: str, with_hessian: bool, v: str | None, order: int 
     with _user_errors(opts["debug"]):
         from newtonopt.derivatives import derivative_report
         from newtonopt.render import data, tables
-        from newtonopt.solvers.api import as_objective
 
         _check_output(opts["out"])
         if graph is not None:
             _check_output(graph)
-        obj = as_objective(objective, opts["dims"], opts["vars"])
+        obj = _objective(objective, opts)
         report = derivative_report(obj, at, with_hessian, v, order)
         if graph is not None:
             from newtonopt.derivatives import derivative_dot

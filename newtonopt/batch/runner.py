@@ -10,18 +10,17 @@ import os
 from typing import Callable, Iterable
 
 from .executor import Executor
-from .spec import Job, start_point
+from .spec import Job, job_objective, start_point
 
 
 def run_job(job: Job, trace: bool = False) -> dict:
     """One job, start to finish, as its JSON-lines record (in the worker)."""
     import numpy as np
 
-    from newtonopt.expr import parse
     from newtonopt.render.data import result_dict
     from newtonopt.solvers import minimize
 
-    obj = parse(job.objective, job.dims, job.vars)
+    obj = job_objective(job)
     with np.errstate(all="ignore"):
         res = minimize(obj, start_point(obj, job), method=job.method, keep_trace=trace,
                        **job.options)
@@ -41,13 +40,13 @@ def precompile_job(job: Job) -> None:
     shapes, before the job's worker is forked: the worker inherits the code
     instead of tracing the objective again (~5-50 ms a job).  Large
     objectives are left to their jobs, where --timeout applies."""
-    from newtonopt.expr import ObjectiveError, parse
+    from newtonopt.expr import ObjectiveError
     from newtonopt.solvers.api import precompile
 
     if len(job.objective) > _PRECOMPILE_LIMIT:
         return    # tracing it here would hold up the batch (no --timeout applies)
     try:
-        obj = parse(job.objective, job.dims, job.vars)
+        obj = job_objective(job)
         if obj.size <= _PRECOMPILE_LIMIT:
             precompile(obj, start_point(obj, job), bool(job.options.get("maximize")))
     except (ObjectiveError, ValueError):

@@ -15,15 +15,18 @@ naming the file, the line and what is wrong.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from newtonopt.expr import ObjectiveError, parse, parse_point
+from newtonopt.expr.data import DataSource, load_all
 from newtonopt.methods import METHODS
 
 if sys.version_info >= (3, 11):
@@ -54,6 +57,10 @@ _SOLVER_KEYS = {
     "vars": (lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
              "a list of names"),
     "x0": (lambda v: isinstance(v, str), 'point text like "x=1,y=2"'),
+    "data": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(
+        isinstance(d, str) for d in v)) or (isinstance(v, dict) and all(
+            isinstance(d, str) for d in v.values())),
+        'a table like { t = "t.csv", y = "y.csv:col" }, a file name, or a list of them'),
 }
 _PROBLEM_KEYS = {
     "name": (lambda v: isinstance(v, str) and v.strip(), "a non-empty string"),
@@ -93,6 +100,34 @@ class Job:
     seed: int
     random: bool
     options: dict
+    data: tuple = ()    # --data items, paths made absolute
+
+
+def job_objective(job: Job):
+    """The job's parsed objective, its data loaded once per process (a
+    batch parses each problem for every job; forked workers inherit it)."""
+    data, optional = _load_data(job.data)
+    return parse(job.objective, job.dims, job.vars, data, optional)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_data(items: tuple) -> tuple[dict, set]:
+    return load_all(DataSource.parse(item) for item in items)
+
+
+def _data_items(value: Any, base: str) -> tuple:
+    """A spec's ``data`` as --data items with paths from the spec's folder."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, dict):
+        value = [f"{name}={item}" for name, item in value.items()]
+    return tuple(_absolute(DataSource.parse(item, base)) for item in value)
+
+
+def _absolute(source: DataSource) -> str:
+    path = os.path.abspath(source.path)
+    named = f"{source.name}=" if source.name else ""
+    return named + path + (f":{source.column}" if source.column is not None else "")
 
 
 def start_point(obj, job: Job):
@@ -187,6 +222,12 @@ def load(path: str) -> Spec:
                             f"problem name {prob['name']!r} is used twice")
         names.add(prob["name"])
         merged = {**DEFAULTS, **defaults, **prob}
+        if "data" in merged:
+            try:
+                merged["data"] = _data_items(merged["data"], os.path.dirname(path))
+            except ObjectiveError as exc:
+                raise SpecError(path, lines.find("problem", i, "data")
+                                or lines.find("defaults", 0, "data"), exc.message) from None
         _check_problem(path, lines, i, merged)
         checked.append(merged)
     return Spec(checked, sum(p.get("starts", 1) * len(p["methods"]) for p in checked))
@@ -216,9 +257,11 @@ def _check_problem(path: str, lines: _Lines, index: int, prob: dict) -> None:
         return SpecError(path, lines.find("problem", index, key), message, detail)
 
     try:
-        obj = parse(prob["objective"], prob.get("dim"), prob.get("vars"))
+        obj = job_objective(next(_expand(prob)))
     except ObjectiveError as exc:
-        raise fail("vars" if "--vars" in exc.message else "objective", exc) from None
+        key = "vars" if "--vars" in exc.message else \
+            "data" if "data" in exc.message and "data" in prob else "objective"
+        raise fail(key, exc) from None
     from newtonopt.solvers.api import check_method
 
     for method in prob["methods"]:
@@ -244,7 +287,9 @@ def _expand(prob: dict) -> Iterator[Job]:
                      "dims": prob.get("dim", {}), "vars": prob.get("vars"), "start": k,
                      "x0": prob.get("x0"), "seed": prob["seed"], "random": starts > 1,
                      "method": method, "options": options}
+            if prob.get("data"):
+                ident["data"] = prob["data"]
             digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
             yield Job(digest[:16], prob["name"], k, method, prob["objective"],
                       prob.get("dim", {}), prob.get("vars"), prob.get("x0"),
-                      prob["seed"], starts > 1, options)
+                      prob["seed"], starts > 1, options, prob.get("data", ()))

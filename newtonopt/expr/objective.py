@@ -6,6 +6,7 @@ or as ``--vars`` says) and packs named values back into z.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from typing import Any, Iterable, Mapping
@@ -15,7 +16,8 @@ import numpy as np
 from newtonopt.autodiff import Variable, no_grad
 
 from .errors import ObjectiveError
-from .parser import Compiler, parse_chunks
+from .data import check_data
+from .parser import CONSTANTS, FUNCTIONS, Compiler, parse_chunks
 
 MAX_VECTOR = 10 ** 8
 _PYTHON_RANDOM_LIMIT = 100_000  # above, numpy draws the random start (seconds faster)
@@ -32,8 +34,10 @@ class Objective:
 
     def __init__(self, text: str, names: list[str], shapes: dict[str, tuple],
                  evaluate, problem=None, params: dict | None = None,
-                 vector_ops: int | None = None) -> None:
+                 vector_ops: int | None = None,
+                 data: Mapping[str, np.ndarray] | None = None) -> None:
         self.text = text
+        self.data = dict(data or {})   # the data the text uses, by name
         self.vector_ops = vector_ops  # vector-valued operations (memory estimates)
         self.names = tuple(names)
         self.shapes = dict(shapes)
@@ -53,6 +57,14 @@ class Objective:
     def __repr__(self) -> str:
         dims = ", ".join(f"{k}[{s[0]}]" if s else k for k, s in self.shapes.items())
         return f"Objective({self.text!r}; {dims})"
+
+    def key(self) -> tuple:
+        """What identifies the compiled code: the text, the shapes, and a
+        digest of each data array's bytes (data may change between runs)."""
+        digests = tuple((name, a.shape, hashlib.blake2b(np.ascontiguousarray(a).data,
+                                                          digest_size=16).hexdigest())
+                        for name, a in sorted(self.data.items()))
+        return (self.text, tuple(self.shapes.items()), digests)
 
     def split(self, z: Variable) -> dict[str, Variable]:
         """Named views of the flat Variable z."""
@@ -123,17 +135,37 @@ def _parse_dims(dims: Mapping[str, int] | None) -> dict[str, int]:
 
 
 def parse(text: str, dims: Mapping[str, int] | None = None,
-          vars: Iterable[str] | None = None) -> Objective:
+          vars: Iterable[str] | None = None, data: Mapping[str, Any] | None = None,
+          optional_data: Iterable[str] = ()) -> Objective:
     """Compile objective text (or ``@problem[:key=value,...]``).
 
-    Raises ObjectiveError, with the column, for anything outside the language.
+    ``data`` binds names to constant arrays (numbers, vectors, matrices);
+    each must be used by the text unless listed in ``optional_data`` (the
+    columns of a whole file).  Raises ObjectiveError, with the column, for
+    anything outside the language.
     """
     if not isinstance(text, str):
         raise ObjectiveError("the objective must be text")
     dims = _parse_dims(dims)
+    data = check_data(data or {})
     if text.strip().startswith("@"):
+        if data:
+            raise ObjectiveError("--data does not apply to a built-in problem", text, 0)
         return _builtin(text.strip(), dims, vars)
-    return _compile(text, dims, _check_vars(vars))
+    order = _check_vars(vars)
+    for name in data:
+        clash = ("a function" if name in FUNCTIONS else "a constant" if name in CONSTANTS
+                 else "declared a variable by --dim" if name in dims
+                 else "named a variable by --vars" if order and name in order else None)
+        if clash:
+            raise ObjectiveError(f"--data binds {name}, which is {clash}")
+    objective = _compile(text, dims, order, constants=data)
+    unused = [name for name in data
+              if name not in objective.data and name not in set(optional_data)]
+    if unused:
+        raise ObjectiveError(f"--data binds {', '.join(unused)}, which the objective "
+                             "does not use", text, None)
+    return objective
 
 
 def _check_vars(vars: Iterable[str] | None) -> list[str] | None:
@@ -165,9 +197,11 @@ def _compile(text: str, dims: dict[str, int], order: list[str] | None,
             seen.append(name)
         return (dims[name],) if name in dims else ()
 
-    chunks = parse_chunks(text)
     compiler = Compiler(text, shape_of, constants)
-    node = compiler.compile(chunks)
+    node = compiler.compile(parse_chunks(text))
+    shadowed = [name for name in compiler.locals if name in dims]
+    if shadowed:
+        raise ObjectiveError(f"--dim names {shadowed[0]}, which 'where' defines", text, None)
     if node.shape != ():
         raise ObjectiveError("the objective must be a scalar; did you mean sum(...)?",
                              text, 0)
@@ -183,8 +217,10 @@ def _compile(text: str, dims: dict[str, int], order: list[str] | None,
         raise ObjectiveError(f"--dim names {', '.join(unused)}, which the objective "
                              "does not use", shown or text, None)
     shapes = {name: ((dims[name],) if name in dims else ()) for name in names}
+    data = {name: constants[name] for name in compiler.used_constants} if problem is None \
+        else None
     return Objective(shown or text, names, shapes, node.evaluator(), problem, params,
-                     compiler.vector_ops)
+                     compiler.vector_ops, data)
 
 
 def _builtin(text: str, dims: dict[str, int], vars) -> Objective:

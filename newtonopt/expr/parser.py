@@ -3,9 +3,13 @@
 Never ``eval``/``exec``/``compile``: the text is parsed with ``ast.parse``
 (mode ``eval``) and each node is checked against a whitelist and turned,
 once, into a closure that evaluates with autodiff ops.  Shapes are inferred
-while compiling (every value is a scalar ``()`` or a vector ``(n,)``), so
-indexing, broadcasting and arity errors are caught before anything runs,
-and constant subexpressions are folded.
+while compiling (a scalar ``()``, a vector ``(n,)``, or a data matrix
+``(rows, columns)``), so indexing, broadcasting and arity errors are caught
+before anything runs, and constant subexpressions are folded.
+
+Local names (``sum(a*b) where a = x[::2], b = x[1::2]``) are split off at
+the top-level word ``where`` and each definition is parsed on its own; a
+name is computed once per evaluation, before the expression that uses it.
 
 Long sums are the common shape of real objectives (several KB of literal
 data), and CPython's AST construction recurses once per term.  So the text
@@ -26,6 +30,8 @@ from typing import Any, Callable
 import numpy as np
 
 import newtonopt.autodiff.functions as F
+import newtonopt.autodiff.nn as nn
+from newtonopt.autodiff import Variable, no_grad
 
 from .errors import ObjectiveError
 
@@ -66,7 +72,8 @@ def _const(value: Any) -> Node:
     return Node(None, value.shape, value[()] if value.ndim == 0 else value)
 
 
-# name -> (arity, autodiff op, numpy op, result shape from argument shapes)
+# name -> (arity, autodiff op, result shape from argument shapes); a call on
+# constants is folded by running the same op without recording.
 def _elementwise(shapes):
     return shapes[0]
 
@@ -75,23 +82,33 @@ def _reduce(shapes):
     return ()
 
 
-FUNCTIONS: dict[str, tuple[int, Callable, Callable, Callable]] = {
-    "sin": (1, F.sin, np.sin, _elementwise),
-    "cos": (1, F.cos, np.cos, _elementwise),
-    "tan": (1, F.tan, np.tan, _elementwise),
-    "exp": (1, F.exp, np.exp, _elementwise),
-    "log": (1, F.log, np.log, _elementwise),
-    "sqrt": (1, F.sqrt, np.sqrt, _elementwise),
-    "tanh": (1, F.tanh, np.tanh, _elementwise),
-    "sinh": (1, F.sinh, np.sinh, _elementwise),
-    "cosh": (1, F.cosh, np.cosh, _elementwise),
-    "abs": (1, F.absolute, np.abs, _elementwise),
-    "sum": (1, F.sum, np.sum, _reduce),
-    "mean": (1, F.mean, np.mean, _reduce),
-    "norm": (1, F.norm, np.linalg.norm, _reduce),
-    "dot": (2, F.dot, np.dot, _reduce),
-    "min": (2, F.minimum, np.minimum, None),
-    "max": (2, F.maximum, np.maximum, None),
+FUNCTIONS: dict[str, tuple[int, Callable, Callable | None]] = {
+    "sin": (1, F.sin, _elementwise),
+    "cos": (1, F.cos, _elementwise),
+    "tan": (1, F.tan, _elementwise),
+    "atan": (1, F.atan, _elementwise),
+    "exp": (1, F.exp, _elementwise),
+    "expm1": (1, F.expm1, _elementwise),
+    "log": (1, F.log, _elementwise),
+    "log1p": (1, F.log1p, _elementwise),
+    "sqrt": (1, F.sqrt, _elementwise),
+    "tanh": (1, F.tanh, _elementwise),
+    "sinh": (1, F.sinh, _elementwise),
+    "cosh": (1, F.cosh, _elementwise),
+    "abs": (1, F.absolute, _elementwise),
+    "erf": (1, F.erf, _elementwise),
+    "sigmoid": (1, nn.sigmoid, _elementwise),
+    "softplus": (1, nn.softplus, _elementwise),
+    "sum": (1, F.sum, _reduce),
+    "mean": (1, F.mean, _reduce),
+    "norm": (1, F.norm, _reduce),
+    "logsumexp": (1, nn.logsumexp, _reduce),
+    "dot": (2, F.dot, _reduce),
+    "min": (2, F.minimum, None),
+    "max": (2, F.maximum, None),
+    # shape functions, evaluated while compiling (see Compiler._shape_call)
+    "len": (1, None, None),
+    "index": (1, None, None),
 }
 
 CONSTANTS = {"pi": np.pi, "e": np.e}
@@ -108,7 +125,6 @@ _DISALLOWED = {
     ast.GeneratorExp: "comprehensions are",
     ast.Starred: "starred expressions are",
     ast.NamedExpr: "assignment expressions are",
-    ast.List: "list literals are",
     ast.Tuple: "tuples are",
     ast.Dict: "dict literals are",
     ast.Set: "set literals are",
@@ -118,7 +134,8 @@ _DISALLOWED = {
     ast.YieldFrom: "yield is",
 }
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
+           ast.FloorDiv: "//", ast.MatMult: "@"}
 
 
 # -- text -> chunks of AST -----------------------------------------------------
@@ -213,8 +230,18 @@ def _parse_chunk(text: str, start: int, end: int, carets: list[int]) -> _Chunk:
     return chunk
 
 
-def parse_chunks(text: str) -> list[_Chunk]:
-    """Check and parse the text, cut into chunks at top-level +/-."""
+@dataclass
+class Parsed:
+    """The objective's expression, and its local names in order
+    (``... where a = x[::2], b = x[1::2]``): name, column, expression."""
+
+    body: list[_Chunk]
+    definitions: list[tuple[str, int, list[_Chunk]]]
+
+
+def parse_chunks(text: str) -> Parsed:
+    """Check and parse the text; each expression is cut into chunks at
+    top-level +/-."""
     if not isinstance(text, str):
         raise ObjectiveError("the objective must be text")
     if len(text) > MAX_LENGTH:
@@ -226,9 +253,34 @@ def parse_chunks(text: str) -> list[_Chunk]:
     if not text.strip():
         raise ObjectiveError("the objective is empty", text, 0)
     tokens = _tokens(text)
-    bounds = [0, *_split_points(tokens), len(text)]
     # Strings and comments are rejected above, so every '^' is the operator.
     carets = [i for i, ch in enumerate(text) if ch == "^"]
+    where = _top_level(tokens, lambda tok: tok.type == tokenize.NAME and tok.string == "where")
+    end = where[0].start[1] if where else len(text)
+    if not text[:end].strip():
+        raise ObjectiveError("the objective is empty before 'where'", text, 0)
+    body = _chunks(text, tokens, 0, end, carets)
+    definitions = _definitions(text, tokens, where[0], carets) if where else []
+    return Parsed(body, definitions)
+
+
+def _top_level(tokens: list[tokenize.TokenInfo], wanted) -> list[tokenize.TokenInfo]:
+    """The tokens outside all brackets for which ``wanted(token)`` holds."""
+    found, depth = [], 0
+    for tok in tokens:
+        if tok.string in "([":
+            depth += 1
+        elif tok.string in ")]":
+            depth -= 1
+        elif depth == 0 and tok.type != tokenize.ENDMARKER and wanted(tok):
+            found.append(tok)
+    return found
+
+
+def _chunks(text: str, tokens: list[tokenize.TokenInfo], start: int, end: int,
+            carets: list[int]) -> list[_Chunk]:
+    inside = [t for t in tokens if start <= t.start[1] < end]
+    bounds = [start, *_split_points(inside), end]
     chunks = []
     for a, b in zip(bounds, bounds[1:]):
         lo, hi = bisect.bisect_left(carets, a), bisect.bisect_left(carets, b)
@@ -236,13 +288,39 @@ def parse_chunks(text: str) -> list[_Chunk]:
     return chunks
 
 
+def _definitions(text: str, tokens: list[tokenize.TokenInfo], where: tokenize.TokenInfo,
+                 carets: list[int]) -> list[tuple[str, int, list[_Chunk]]]:
+    """``where name = expr, name = expr, ...``: each a name and its chunks."""
+    start = where.end[1]
+    rest = [t for t in tokens if t.start[1] >= start]
+    commas = [t.start[1] for t in _top_level(rest, lambda tok: tok.string == ",")]
+    out = []
+    for a, b in zip([start, *(c + 1 for c in commas)], [*commas, len(text)]):
+        toks = [t for t in rest if a <= t.start[1] < b
+                and t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
+        if not toks:
+            raise ObjectiveError("a definition is missing: write 'where name = expression'",
+                                 text, b)
+        if toks[0].type != tokenize.NAME or len(toks) < 2 or toks[1].string != "=":
+            raise ObjectiveError("expected 'name = expression' after 'where'",
+                                 text, toks[0].start[1])
+        first = toks[0]
+        equals = toks[1].end[1]
+        if not text[equals:b].strip():
+            raise ObjectiveError(f"{first.string} = what? the expression is missing", text, b)
+        out.append((first.string, first.start[1], _chunks(text, tokens, equals, b, carets)))
+    return out
+
+
 # -- AST -> Node ----------------------------------------------------------------
 
 class Compiler:
     """Walks the whitelisted AST of each chunk into one ``Node``.
 
-    ``lookup(name)`` returns the shape of a variable (and records its first
-    use); ``constants`` binds extra array-valued names (built-in problems).
+    ``shape_of(name, column)`` returns the shape of a variable (and records
+    its first use); ``constants`` binds array-valued names (data, and the
+    built-in problems' parameters).  Shapes are () for a scalar, (n,) for a
+    vector and (rows, columns) for a matrix (data only).
     """
 
     def __init__(self, text: str, shape_of: Callable[[str, int], Shape],
@@ -250,6 +328,11 @@ class Compiler:
         self.text = text
         self.shape_of = shape_of
         self.constants = constants or {}
+        self.used_constants: set[str] = set()
+        self.locals: dict[str, Node] = {}
+        self.pending: dict[str, int] = {}     # local names not yet defined -> column
+        self.unused: dict[str, int] = {}      # defined local names not yet used
+        self.defining: str | None = None
         self.chunk: _Chunk | None = None
         self.vector_ops = 0  # vector-valued operations: what a graph will hold
 
@@ -259,9 +342,59 @@ class Compiler:
         return Node(fn, shape)
 
     def error(self, message: str, node: ast.AST) -> ObjectiveError:
-        return ObjectiveError(message, self.text, self.chunk.column(node))
+        """The error with a caret under ``node`` (under the operator of a
+        binary operation: what failed is the operation)."""
+        column = self.chunk.column(node)
+        if isinstance(node, ast.BinOp):
+            column = self.chunk.original(node.left.end_col_offset)
+            while column < len(self.text) and self.text[column] in " )":
+                column += 1
+        return ObjectiveError(message, self.text, column)
 
-    def compile(self, chunks: list[_Chunk]) -> Node:
+    def compile(self, parsed: Parsed) -> Node:
+        """The body, with each local name computed once per evaluation
+        before it (in the order written)."""
+        for name, column, _ in parsed.definitions:
+            self._check_local(name, column)
+            self.pending[name] = column
+        bindings = []
+        for name, column, chunks in parsed.definitions:
+            self.defining = name
+            node = self._expression(chunks)
+            del self.pending[name]
+            self.unused[name] = column
+            if node.is_const:
+                self.locals[name] = node
+            else:
+                bindings.append((name, node.evaluator()))
+                self.locals[name] = Node(lambda env, name=name: env[name], node.shape)
+        self.defining = None
+        body = self._expression(parsed.body)
+        for name, column in self.unused.items():
+            raise ObjectiveError(f"{name} is defined but not used", self.text, column)
+        if not bindings or body.is_const:
+            return body
+        run = body.evaluator()
+
+        def with_locals(env):
+            env = dict(env)
+            for name, fn in bindings:
+                env[name] = fn(env)
+            return run(env)
+
+        return Node(with_locals, body.shape)
+
+    def _check_local(self, name: str, column: int) -> None:
+        taken = ("a function" if name in FUNCTIONS else "a constant" if name in CONSTANTS
+                 else "bound by --data" if name in self.constants else
+                 "defined twice" if name in self.pending else None)
+        if name.startswith("_"):
+            taken = "not a name here (names may not start with '_')"
+        if taken:
+            raise ObjectiveError(f"{name} is {taken}; choose another local name",
+                                 self.text, column)
+
+    def _expression(self, chunks: list[_Chunk]) -> Node:
         terms: list[tuple[str, Node, ast.AST]] = []
         for chunk in chunks:
             self.chunk = chunk
@@ -309,8 +442,7 @@ class Compiler:
             return b
         if b == ():
             return a
-        raise self.error(
-            f"a vector of length {a[0]} and one of length {b[0]} cannot be combined", node)
+        raise self.error(f"{_describe(a)} and {_describe(b)} cannot be combined", node)
 
     def visit(self, node: ast.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
@@ -328,6 +460,8 @@ class Compiler:
             return self._call(node, depth)
         if kind is ast.Subscript:
             return self._subscript(node, depth)
+        if kind is ast.List:
+            return self._array(node, depth)
         what = _DISALLOWED.get(kind, f"'{kind.__name__}' is")
         raise self.error(f"{what} not allowed in an objective", node)
 
@@ -342,13 +476,35 @@ class Compiler:
         except OverflowError:
             raise self.error("this number is too large for float64", node) from None
 
+    def _array(self, node: ast.List, depth: int) -> Node:
+        """``[1, 2.5, 3]``: a constant vector (a list of equal lists, a matrix)."""
+        if not node.elts:
+            raise self.error("an empty list is not a vector", node)
+        items = [self.visit(e, depth + 1) for e in node.elts]
+        for item, elt in zip(items, node.elts):
+            if not item.is_const:
+                raise self.error("list elements must be constants "
+                                 "(a vector of variables is --dim NAME=N)", elt)
+            if item.shape != items[0].shape or len(item.shape) > 1:
+                raise self.error("a list holds numbers, or lists of equal length", elt)
+        return _const(np.array([item.const for item in items], dtype=np.float64))
+
     def _name(self, node: ast.Name) -> Node:
         name = node.id
         if name.startswith("_"):
             raise self.error(f"names may not start with '_': {name!r}", node)
         if name in FUNCTIONS:
             raise self.error(f"{name} is a function: call it as {name}(...)", node)
+        if name in self.locals:
+            self.unused.pop(name, None)
+            return self.locals[name]
+        if name in self.pending:
+            if name == self.defining:
+                raise self.error(f"{name} is defined in terms of itself", node)
+            raise self.error(f"{name} is used before its definition; define it earlier "
+                             "in the 'where' list", node)
         if name in self.constants:
+            self.used_constants.add(name)
             return _const(self.constants[name])
         if name in CONSTANTS:
             return _const(CONSTANTS[name])
@@ -361,8 +517,13 @@ class Compiler:
         symbol = _BINOPS.get(type(node.op))
         if symbol is None:
             raise self.error(f"operator {_op_text(node.op)} is not allowed "
-                             "(use + - * / ** or ^)", node)
+                             "(use + - * / ** ^ or @)", node)
         left, right = self.visit(node.left, depth + 1), self.visit(node.right, depth + 1)
+        if symbol == "@":
+            return self._matmul(left, right, node)
+        if symbol == "//" and not (left.is_const and right.is_const):
+            raise self.error("// rounds constants only (sizes and slice bounds, "
+                             "like len(x)//3)", node)
         shape = self._broadcast(left.shape, right.shape, node)
         op = _ARITHMETIC[symbol]
         if left.is_const and right.is_const:
@@ -370,6 +531,26 @@ class Compiler:
                 return _const(op(left.const, right.const))
         lf, rf = left.evaluator(), right.evaluator()
         return self._node(lambda env: op(lf(env), rf(env)), shape)
+
+    def _matmul(self, left: Node, right: Node, node: ast.BinOp) -> Node:
+        """``A @ w`` (matrix x vector), ``w @ A`` and ``u @ w`` (dot); a
+        matrix is data, so it is constant."""
+        a, b = left.shape, right.shape
+        if a == () or b == () or len(a) + len(b) > 3:
+            raise self.error(f"@ multiplies a matrix and a vector (or two vectors); got "
+                             f"{_describe(a)} @ {_describe(b)}", node)
+        if a[-1] != b[0]:
+            raise self.error(f"{_describe(a)} @ {_describe(b)}: the sizes do not match "
+                             f"({a[-1]} != {b[0]})", node)
+        if left.is_const and right.is_const:
+            return _const(left.const @ right.const)
+        if len(a) == len(b):
+            lf, rf = left.evaluator(), right.evaluator()
+            return self._node(lambda env: F.dot(lf(env), rf(env)), ())
+        matrix = left.const if len(a) == 2 else right.const.T
+        fn = (right if len(a) == 2 else left).evaluator()
+        shape = (matrix.shape[0],)
+        return self._node(lambda env: F.matvec(matrix, fn(env)), shape)
 
     def _unary(self, node: ast.UnaryOp, depth: int) -> Node:
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -391,12 +572,14 @@ class Compiler:
             raise self.error(f"unknown function {name!r}; known: {', '.join(FUNCTIONS)}", node)
         if node.keywords:
             raise self.error(f"{name}() takes no keyword arguments", node.keywords[0].value)
-        arity, op, np_op, shape_rule = FUNCTIONS[name]
+        arity, op, shape_rule = FUNCTIONS[name]
         if len(node.args) != arity:
             plural = "argument" if arity == 1 else "arguments"
             raise self.error(f"{name}() takes {arity} {plural}, got {len(node.args)}", node)
         args = [self.visit(a, depth + 1) for a in node.args]
         shapes = [a.shape for a in args]
+        if op is None:
+            return self._shape_call(name, shapes[0], node)
         if name == "dot":
             if len(shapes[0]) != 1 or shapes[0] != shapes[1]:
                 raise self.error("dot() takes two vectors of the same length", node)
@@ -405,8 +588,8 @@ class Compiler:
         else:
             shape = shape_rule(shapes)
         if all(a.is_const for a in args):
-            with np.errstate(all="ignore"):
-                return _const(np_op(*[a.const for a in args]))
+            with np.errstate(all="ignore"), no_grad():
+                return _const(op(*[Variable(np.asarray(a.const)) for a in args]).data)
         fns = [a.evaluator() for a in args]
         if arity == 1:
             f0 = fns[0]
@@ -414,12 +597,26 @@ class Compiler:
         f0, f1 = fns
         return self._node(lambda env: op(f0(env), f1(env)), shape)
 
+    def _shape_call(self, name: str, shape: Shape, node: ast.Call) -> Node:
+        """``len(x)``: x's length (rows for a matrix); ``index(x)``: the
+        vector 1, 2, ..., len(x), as the papers' i."""
+        if shape == ():
+            raise self.error(f"{name}() takes a vector; this is a scalar", node.args[0])
+        if name == "len":
+            return _const(float(shape[0]))
+        if len(shape) != 1:
+            raise self.error("index() takes a vector; this is a matrix", node.args[0])
+        return _const(np.arange(1.0, shape[0] + 1.0))
+
     def _subscript(self, node: ast.Subscript, depth: int) -> Node:
         base = self.visit(node.value, depth + 1)
         if base.shape == ():
             raise self.error("a scalar cannot be indexed; declare a vector with --dim NAME=N",
                              node)
-        index = self._index(node.slice)
+        if len(base.shape) != 1:
+            raise self.error("a matrix cannot be indexed; bind one column with "
+                             "--data NAME=FILE:COLUMN", node)
+        index = self._index(node.slice, depth)
         n = base.shape[0]
         if isinstance(index, int):
             if not -n <= index < n:
@@ -436,24 +633,37 @@ class Compiler:
         fn = base.evaluator()
         return self._node(lambda env: fn(env)[index], shape)
 
-    def _index(self, node: ast.AST) -> int | slice:
+    def _index(self, node: ast.AST, depth: int) -> int | slice:
         if isinstance(node, ast.Slice):
-            parts = [None if p is None else self._integer(p)
+            parts = [None if p is None else self._integer(p, depth)
                      for p in (node.lower, node.upper, node.step)]
             if parts[2] == 0:
                 raise self.error("slice step cannot be zero", node.step)
             return slice(*parts)
         if isinstance(node, ast.Tuple):
             raise self.error("vectors have one index: write x[i] or x[a:b:c]", node)
-        return self._integer(node)
+        return self._integer(node, depth)
 
-    def _integer(self, node: ast.AST) -> int:
-        sign = 1
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            sign, node = -1, node.operand
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            return sign * node.value
-        raise self.error("an index must be a whole number, like x[0], x[-1] or x[1:]", node)
+    def _integer(self, node: ast.AST, depth: int) -> int:
+        """An index or slice bound: a constant whole number, such as 2,
+        -1, len(x)//3 or a local name bound to one."""
+        value = self.visit(node, depth + 1)
+        if not value.is_const or value.shape != ():
+            raise self.error("an index must be a constant whole number, like x[0], x[-1], "
+                             "x[1:] or x[:len(x)//2]", node)
+        number = float(value.const)
+        if not number.is_integer() or abs(number) > 2 ** 53:
+            raise self.error(f"an index must be a whole number; this is {number:g} "
+                             "(// rounds down)", node)
+        return int(number)
+
+
+def _describe(shape: Shape) -> str:
+    if shape == ():
+        return "a scalar"
+    if len(shape) == 1:
+        return f"a vector of length {shape[0]}"
+    return f"a {shape[0]} x {shape[1]} matrix"
 
 
 def _op_text(op: ast.AST) -> str:
@@ -462,4 +672,5 @@ def _op_text(op: ast.AST) -> str:
             "Invert": "'~'", "Not": "'not'"}.get(type(op).__name__, type(op).__name__)
 
 
-_ARITHMETIC = {"*": operator.mul, "/": operator.truediv, "**": operator.pow}
+_ARITHMETIC = {"*": operator.mul, "/": operator.truediv, "**": operator.pow,
+               "//": operator.floordiv}

@@ -49,9 +49,12 @@ def _globalization(method: str, n: int, lr: float | None, memory: int, radius: f
 
 
 def as_objective(objective: Any, dims: Mapping[str, int] | None = None,
-                 vars: list[str] | None = None) -> Objective | Callable:
+                 vars: list[str] | None = None, data: Mapping[str, Any] | None = None,
+                 optional_data: Any = ()) -> Objective | Callable:
     if isinstance(objective, str):
-        return parse(objective, dims, vars)
+        return parse(objective, dims, vars, data, optional_data)
+    if data:
+        raise TypeError("data= applies to objective text; a callable closes over its data")
     if callable(objective):
         return objective
     raise TypeError("objective must be text, an Objective or a callable on a Variable")
@@ -81,14 +84,14 @@ def start_point(obj, x0: Any, seed: int = 0) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
 
-_COMPILED: OrderedDict = OrderedDict()   # (text, shapes, sign) -> Compiled or the error
+_COMPILED: OrderedDict = OrderedDict()   # (Objective.key(), sign) -> Compiled or the error
 _COMPILED_KEEP = 8
 
 
 def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
     """What the Evaluator calls to compile f: None when not compiling.
     Parsed objectives compile by default, cached in-process by (text,
-    shapes, sign); Python callables only with ``compile=True`` (they must
+    shapes, data, sign); Python callables only with ``compile=True`` (they must
     not branch on values, like ``jax.jit``)."""
     parsed = isinstance(obj, Objective)
     if compile is False or (compile is None and not parsed):
@@ -97,7 +100,7 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
 
     if not parsed:
         return lambda x: Compiled(f, x)
-    key = (obj.text, tuple(obj.shapes.items()), sign)
+    key = (obj.key(), sign)
 
     def build(x: np.ndarray):
         if key not in _COMPILED:
@@ -134,7 +137,8 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
              lr: float | None = None, memory: int = 10, radius: float = 1.0,
              seed: int = 0, dims: Mapping[str, int] | None = None,
              vars: list[str] | None = None, check_curvature_at_end: bool = True,
-             keep_trace: bool = True, compile: bool | None = None) -> Result:
+             keep_trace: bool = True, compile: bool | None = None,
+             data: Mapping[str, Any] | None = None) -> Result:
     """Minimize (or, with ``maximize=True``, maximize) an objective.
 
     ``objective``: text in the objective language (or ``@problem``), an
@@ -148,6 +152,8 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     ``compile``: run the derivatives as generated code after the first few
     evaluations (default: for parsed objectives; a callable must opt in and
     must not branch on values).  Results are the interpreter's.
+    ``data``: names bound to constant arrays in objective text, e.g.
+    ``minimize("sum((y - a*exp(-b*t))^2)", data={"t": t, "y": y})``.
 
     Returns a ``Result`` with scipy's field names plus ``nhvp``,
     ``grad_norm``, ``status`` (a ``Status``), ``curvature`` and ``trace``.
@@ -156,7 +162,7 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         raise ValueError("gtol must be a finite number >= 0")
     if maxiter < 0:
         raise ValueError("maxiter must be >= 0")
-    obj = as_objective(objective, dims, vars)
+    obj = as_objective(objective, dims, vars, data)
     x_start = start_point(obj, x0, seed)
     glob = _globalization(method, x_start.size, lr, memory, radius,
                           getattr(obj, "vector_ops", None))
