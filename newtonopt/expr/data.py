@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -74,7 +75,9 @@ class DataSource:
         if table.ndim != 2 or header is None:
             raise ObjectiveError(f"{self.path}: no header row names the columns; bind it "
                                  f"with --data NAME={self.path}")
-        for name in header:
+        for j, name in enumerate(header):
+            if name in header[:j]:
+                raise ObjectiveError(f"{self.path}: the header names column {name} twice")
             if not _NAME.match(name):
                 raise ObjectiveError(f"{self.path}: column {name!r} is not a usable name; "
                                      f"bind it with --data NAME={self.path}:{name}")
@@ -134,8 +137,10 @@ def read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
         header = [c.strip().strip('"').strip("'") for c in cells]
         skip += 1
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2,
-                           dtype=np.float64, comments="#", encoding="utf-8")
+        with warnings.catch_warnings():   # an empty table is reported below
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2,
+                               dtype=np.float64, comments="#", encoding="utf-8")
     except (ValueError, UnicodeDecodeError):
         _explain(path, delimiter, skip, header)
         raise ObjectiveError(f"{path}: not a table of numbers") from None
