@@ -166,15 +166,25 @@ def test_singular_hessian_near_the_origin(method):
 
 
 def test_precision_limit_is_named():
+    # g = 2e16 (x - 1) + 1 vanishes at x = 1 - 5e-17, between two doubles:
+    # at x = 1 it is 1 and one ulp below it is -1.2, so ||g|| <= 1e-8 is
+    # out of reach of float64.
+    for method in ("newton", "trust-ncg", "newton-cg", "lbfgs"):
+        res = no.minimize("1e16*(x - 1)^2 + x", x0="x=1.5", method=method)
+        assert res.status is Status.PRECISION_LIMITED and not res.success, method
+        assert "float64" in res.message and res.grad_norm >= 1.0
+        assert res.x[0] == 1.0
+
+
+def test_decreases_below_rounding_are_judged_by_the_slope():
     # At |f| = 1e8 a decrease below ~1e-8 is rounding: with ||g|| ~ 1e-6 the
-    # model's predicted decrease g^2/2 ~ 1e-12 cannot show in f.
-    res = no.minimize("1e8 + cosh(x - 0.3)", x0="x=1.5", method="trust-ncg", gtol=1e-14)
-    assert res.status is Status.PRECISION_LIMITED and not res.success
-    assert "float64" in res.message and res.grad_norm > 1e-14
-    assert res.x[0] == pytest.approx(0.3, abs=1e-4)
-    # BFGS judges flat steps by the exact slope (approximate Wolfe) and gets there.
-    res = no.minimize("1e8 + cosh(x - 0.3)", x0="x=1.5", method="bfgs", gtol=1e-14)
-    assert res.status is Status.CONVERGED and res.x[0] == pytest.approx(0.3, abs=1e-13)
+    # model's predicted decrease g^2/2 ~ 1e-12 cannot show in f.  The line
+    # searches (approximate Wolfe) and the trust region (trapezoid rule on
+    # the gradients) judge such steps by the slope and get there.
+    for method in ("bfgs", "trust-ncg", "newton"):
+        res = no.minimize("1e8 + cosh(x - 0.3)", x0="x=1.5", method=method, gtol=1e-14)
+        assert res.status is Status.CONVERGED, method
+        assert res.x[0] == pytest.approx(0.3, abs=1e-13)
 
 
 def test_callback_stops_and_sees_every_row():

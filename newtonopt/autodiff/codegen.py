@@ -428,14 +428,14 @@ class Generator:
     def _pow_grad(self, node: Node, a: list[str], scalar: bool, batched: bool) -> str:
         """g * c * x**(c-1), as ``PowConstGrad.forward`` computes it."""
         c = node.op.c
-        x, g = a
+        x, g = a[0], self._uniform(node, node.args[1], a[1])
         if c == 0:
             if batched:                                   # one zero row per seed
                 seeded = next(t for j, t in zip(node.args, a) if self.vdep[j])
                 return f"np.zeros(np.shape({seeded})[:1] + {node.shape!r})"
             return "0.0" if node.shape == () else f"np.zeros({node.shape!r})"
         if c == 2:
-            return f"(({x} * 2.0) * {g})"
+            return f"({x} * 2.0)" if g == "1.0" else f"(({x} * 2.0) * {g})"
         if c == 1 and self.trace.nodes[node.args[0]].shape == node.shape:
             return g                                  # 1 * g
         chain = _power(x, c - 1)

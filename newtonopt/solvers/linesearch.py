@@ -45,6 +45,13 @@ class _Line:
 
     def __init__(self, ev: Evaluator, x: np.ndarray, p: np.ndarray) -> None:
         self.ev, self.x, self.p = ev, x, p
+        self._p_max = float(np.max(np.abs(p)))
+        self._x_max = float(np.max(np.abs(x)))
+
+    def indistinct(self, width: float) -> bool:
+        """Do steps ``width`` apart reach the same float64 point?  (Judged
+        in x, not in a: a is 1e-16 when ||p|| is 1e16.)"""
+        return abs(width) * self._p_max <= 1e-16 * max(1.0, self._x_max)
 
     def point(self, a: float) -> np.ndarray:
         return self.x + a * self.p
@@ -149,7 +156,7 @@ def _zoom(line: _Line, f0: float, dphi0: float, lo, hi, c1: float, c2: float) ->
         a_lo, f_lo, d_lo = lo
         a_hi, f_hi, d_hi = hi
         width = a_hi - a_lo
-        if abs(width) <= 1e-16 * max(1.0, abs(a_lo)):
+        if line.indistinct(width):
             break
         trial = None
         if d_hi is not None:
