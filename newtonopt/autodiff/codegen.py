@@ -561,6 +561,9 @@ class Program:
         }
         self.counts = {"forward": len(forward), "backward": len(backward),
                        "extra": len(extra), "hvp": len(hvp), "traced": len(nodes)}
+        # the largest value one seed's H v pass holds: a batch of k seeds
+        # holds k times it
+        self.hvp_width = max([int(np.prod(nodes[i].shape)) for i in hvp] or [1])
 
     def source(self, name: str) -> str:
         """The source of one function; Unsupported for a Hessian that cannot
