@@ -33,6 +33,10 @@ _EXPORTS = {
     "Result": "newtonopt.solvers",
     "Status": "newtonopt.solvers",
     "Note": "newtonopt.solvers",
+    **{name: "newtonopt.solvers" for name in (
+        "Method", "PRESETS", "SteepestDescent", "Newton", "BFGS", "LBFGS", "NewtonCG",
+        "ConjugateGradient", "StrongWolfe", "Backtracking", "FixedStep", "TrustRegion",
+        "Steihaug", "MoreSorensen")},
 }
 
 __all__ = ["__version__", *_EXPORTS]

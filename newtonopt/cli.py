@@ -349,6 +349,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
             tables.header(console, obj.text, ", ".join(names),
                           _start_text(obj, x, opts["x0"], opts["seed"]))
         results, crashed = [], False
+        width = max(map(len, names))
         for method in names:
             try:
                 res = _solve(obj, x, method, opts)
@@ -362,7 +363,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
                 continue
             results.append(res)
             if chatty:
-                tables.line(console, f"  {method:<10} {res.status}  ({res.nit} iterations, "
+                tables.line(console, f"  {method:<{width}} {res.status}  ({res.nit} iterations, "
                                      f"{res.time_s:.3g}s)")
             if _exit_code(res) == 130:
                 break  # Ctrl-C stops the comparison, not just this method

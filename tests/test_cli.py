@@ -93,8 +93,8 @@ def test_compare_default_and_all():
     assert "★ fastest converged" in r.output
     r = run("compare", "@rosenbrock", "--methods", "all", "--format", "json")
     results = json.loads(r.output)
-    assert [x["method"] for x in results] == ["gd", "newton", "bfgs", "lbfgs", "newton-cg",
-                                              "trust-ncg"]
+    assert [x["method"] for x in results] == ["gd", "newton", "bfgs", "lbfgs", "cg",
+                                              "newton-cg", "trust-ncg", "trust-exact"]
     assert all(SPEC_FIELDS <= set(x) for x in results)
     assert {tuple(x["x0"]["x"]) for x in results} == {(-1.2, 1.0)}
     r = run("compare", "@booth", "--format", "csv")

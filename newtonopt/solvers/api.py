@@ -9,43 +9,31 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from newtonopt.expr import Objective, ObjectiveError, parse, parse_point
-from newtonopt.methods import METHODS as METHOD_NAMES
-
-from .directions import DIRECTIONS, LBFGS
 from .budget import check_fits, estimate_bytes
 from .evaluator import Evaluator
-from .globalization import LineSearch
 from .loop import Loop, check_curvature
+from .method import PRESETS, Method, resolve
 from .result import Result, Status
-from .trust_region import TrustRegion
 
-METHODS = tuple(METHOD_NAMES)
+METHODS = tuple(PRESETS)
 
 
 _DENSE_LIMIT_BYTES = 2 ** 31
 
 
-def check_method(method: str, n: int, vector_ops: int | None = None,
-                 memory: int = 10) -> None:
-    """Raise ValueError for an unknown method, a dense one too big for n, or
-    a run whose estimated memory (``budget.estimate_bytes``; ``vector_ops``
-    from the parsed objective) exceeds what this machine has available."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if method in ("newton", "bfgs") and 8 * n * n > _DENSE_LIMIT_BYTES:
-        raise ValueError(f"{method} keeps a dense {n}×{n} matrix ({8 * n * n / 2**30:.1f} GiB); "
-                         "use lbfgs, newton-cg or trust-ncg at this size")
-    check_fits(f"{method} at n = {n:,}",
-               estimate_bytes(method, n, vector_ops, memory))
-
-
-def _globalization(method: str, n: int, lr: float | None, memory: int, radius: float,
-                   vector_ops: int | None):
-    check_method(method, n, vector_ops, memory)
-    if method == "trust-ncg":
-        return TrustRegion(radius=radius)
-    direction = LBFGS(memory) if method == "lbfgs" else DIRECTIONS[method]()
-    return LineSearch(direction, lr if method == "gd" else None)
+def check_method(method: str | Method, n: int, vector_ops: int | None = None,
+                 memory: int = 10) -> Method:
+    """The Method a name (or Method) stands for; ValueError for an unknown
+    name, a dense method too big for n, or a run whose estimated memory
+    (``budget.estimate_bytes``; ``vector_ops`` from the parsed objective)
+    exceeds what this machine has available."""
+    config = resolve(method, memory=memory) if isinstance(method, str) else method
+    name = config.name
+    if config.dense and 8 * n * n > _DENSE_LIMIT_BYTES:
+        raise ValueError(f"{name} keeps a dense {n}×{n} matrix ({8 * n * n / 2**30:.1f} GiB); "
+                         "use lbfgs, cg, newton-cg or trust-ncg at this size")
+    check_fits(f"{name} at n = {n:,}", estimate_bytes(config, n, vector_ops))
+    return config
 
 
 def as_objective(objective: Any, dims: Mapping[str, int] | None = None,
@@ -131,7 +119,7 @@ def precompile(obj: Objective, x: np.ndarray, maximize: bool = False) -> None:
         pass
 
 
-def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
+def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
              gtol: float = 1e-8, maxiter: int = 1000, maximize: bool = False,
              callback: Callable[[dict], bool | None] | None = None,
              lr: float | None = None, memory: int = 10, radius: float = 1.0,
@@ -145,7 +133,9 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
     ``Objective``, or a callable mapping a Variable to a scalar Variable.
     ``x0``: None (the problem's standard start or a seeded random point),
     point text (``"x=1,y=2"``), a dict of named values, or an array.
-    ``method``: one of gd, newton, bfgs, lbfgs, newton-cg, trust-ncg.
+    ``method``: a preset name (gd, newton, bfgs, lbfgs, cg, newton-cg,
+    trust-ncg, trust-exact) or a ``Method(direction, search)``; ``lr``,
+    ``memory`` and ``radius`` adjust a preset named by text.
     ``callback(record)`` receives each trace row; returning True stops.
     ``keep_trace``: hold the iteration rows (bounded: see ``loop.Trace``;
     ``trace_stride`` says how thinned); False keeps only the last.
@@ -164,8 +154,9 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         raise ValueError("maxiter must be >= 0")
     obj = as_objective(objective, dims, vars, data)
     x_start = start_point(obj, x0, seed)
-    glob = _globalization(method, x_start.size, lr, memory, radius,
+    config = check_method(resolve(method, lr, memory, radius), x_start.size,
                           getattr(obj, "vector_ops", None))
+    glob = config.start(x_start.size)
     sign = -1.0 if maximize else 1.0
     f = obj if sign > 0 else (lambda z: -obj(z))
 
@@ -188,7 +179,7 @@ def minimize(objective: Any, x0: Any = None, method: str = "bfgs", *,
         variables, vectors = {"x": x_start.size}, ["x"] if x_start.ndim else []
         text = getattr(objective, "__name__", repr(objective))
     return Result(
-        objective=text, method=method, variables=variables, vectors=vectors,
+        objective=text, method=config.name, variables=variables, vectors=vectors,
         x=run.x, fun=sign * run.f, jac=sign * run.g, grad_norm=run.grad_norm,
         success=run.status is Status.CONVERGED, status=run.status, message=run.message,
         nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,

@@ -21,17 +21,27 @@ from __future__ import annotations
 
 _FLOAT = 8
 _GRAPH_FACTOR = 6
-_STATE_VECTORS = {"gd": 4, "bfgs": 8, "newton": 8, "newton-cg": 10, "trust-ncg": 10}
-_DENSE_MATRICES = {"newton": 3, "bfgs": 1}
+_DENSE_STATE_VECTORS = 8
+_CG_STATE_VECTORS = 10
 _UNKNOWN_GRAPH = 4  # vector operations assumed for a Python callable
 
 
-def estimate_bytes(method: str, n: int, vector_ops: int | None, memory: int = 10) -> int:
-    """Rough peak bytes of one run of ``method`` at n variables."""
+def estimate_bytes(method, n: int, vector_ops: int | None) -> int:
+    """Rough peak bytes of one run of ``method`` (a ``Method``) at n
+    variables."""
+    from .directions import LBFGS, Newton, SteepestDescent
+
     ops = _UNKNOWN_GRAPH if vector_ops is None else max(vector_ops, 1)
     graph = ops * _GRAPH_FACTOR
-    state = 2 * memory + 4 if method == "lbfgs" else _STATE_VECTORS.get(method, 10)
-    return _FLOAT * (n * (graph + state) + _DENSE_MATRICES.get(method, 0) * n * n)
+    direction = method.direction
+    if isinstance(direction, LBFGS):
+        state = 2 * direction.memory + 4
+    elif isinstance(direction, SteepestDescent):
+        state = 4
+    else:
+        state = _DENSE_STATE_VECTORS if method.dense else _CG_STATE_VECTORS
+    matrices = (3 if isinstance(direction, Newton) else 1) if method.dense else 0
+    return _FLOAT * (n * (graph + state) + matrices * n * n)
 
 
 def dense_hessian_bytes(n: int) -> int:

@@ -1,19 +1,25 @@
-"""Search directions: each says where to go from x; a globalization
-(``globalization.py``) says how far.
+"""Search directions: each says where to go from x; a search (a line search
+or a trust region, ``method.py``) says how far.
 
-Every direction has ``compute(ev, x, f, g) -> (p, Note, cg_iters)``, an
-``update(s, y)`` hook called after each accepted step, and the first trial
-step ``initial_step(g, p, decrease)`` its line search should try, where
-``decrease`` = f_{k-1} - f_k (None at the first iteration).
+A direction is a frozen dataclass: configuration only, so one object can
+serve any number of runs, one after another or at once.  What a run learns
+(the BFGS matrix, the L-BFGS pairs, the last CG direction) lives in the
+state ``start(n)`` returns, which the run passes back to every call:
+
+    compute(state, ev, x, f, g) -> (p, Note, cg_iters)
+    update(state, s, y) -> Note          after each accepted step
+    initial_step(state, g, p, decrease)  the line search's first trial,
+                                         decrease = f_{k-1} - f_k (None at k = 0)
 """
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .evaluator import Evaluator
-from .linesearch import backtracking, strong_wolfe
 from .result import Note
 
 EPS = np.finfo(float).eps
@@ -21,49 +27,68 @@ _SKIP = np.sqrt(EPS)        # BFGS/L-BFGS skip rule:  y's <= _SKIP ||y|| ||s||
 _FLAT = 1e-12               # CG: curvature below _FLAT * (largest seen) is none
 
 
+@dataclass(frozen=True)
 class Direction:
-    name = ""
-    second_order = False      # needs Hessians or Hessian-vector products
-    line_search = staticmethod(strong_wolfe)   # the search its steps are made for
+    second_order: ClassVar[bool] = False   # needs Hessians or Hessian-vector products
+    dense: ClassVar[bool] = False          # forms the n x n Hessian
 
-    def compute(self, ev: Evaluator, x: np.ndarray, f: float,
+    def start(self, n: int) -> Any:
+        """A fresh run state (None for a direction that remembers nothing)."""
+        return None
+
+    def compute(self, state: Any, ev: Evaluator, x: np.ndarray, f: float,
                 g: np.ndarray) -> tuple[np.ndarray, Note, int]:
         raise NotImplementedError
 
-    def update(self, s: np.ndarray, y: np.ndarray) -> Note:
+    def update(self, state: Any, s: np.ndarray, y: np.ndarray) -> Note:
         return Note.NONE
 
-    def initial_step(self, g: np.ndarray, p: np.ndarray, decrease: float | None) -> float:
+    def initial_step(self, state: Any, g: np.ndarray, p: np.ndarray,
+                     decrease: float | None) -> float:
         return 1.0
 
 
+@dataclass
+class _LastStep:
+    """What N&W eq. 3.60's first trial step needs: g_{k-1}'s_{k-1}."""
+
+    g: np.ndarray | None = None
+    gs: float | None = None
+
+
+def _rescaled_step(state: _LastStep, g: np.ndarray, p: np.ndarray) -> float:
+    """N&W eq. 3.60: a0 = a_{k-1} g_{k-1}'p_{k-1} / g_k'p_k = g_{k-1}'s_{k-1}
+    / g_k'p_k, so each line search starts where the last one ended,
+    rescaled by the change in slope; 1/||g||inf at the first iteration."""
+    if state.gs is None:
+        return 1.0 / max(float(np.max(np.abs(g))), 1.0)
+    return state.gs / float(g @ p)
+
+
+def _remember_step(state: _LastStep, s: np.ndarray) -> None:
+    state.gs = float(state.g @ s)
+
+
+@dataclass(frozen=True)
 class SteepestDescent(Direction):
-    """p = -g.  First trial step: 1/||g||_inf at k = 0, then N&W (3.60)'s
-    a0 = a_{k-1} g_{k-1}'p_{k-1} / g_k'p_k = g_{k-1}'s_{k-1} / g_k'p_k, so
-    each line search starts where the last one ended, rescaled by the
-    change in slope."""
+    """p = -g; the first trial step follows N&W eq. 3.60."""
 
-    name = "gd"
-    line_search = staticmethod(backtracking)
+    def start(self, n):
+        return _LastStep()
 
-    def __init__(self) -> None:
-        self._g: np.ndarray | None = None
-        self._last_gs: float | None = None
-
-    def compute(self, ev, x, f, g):
-        self._g = g
+    def compute(self, state, ev, x, f, g):
+        state.g = g
         return -g, Note.NONE, 0
 
-    def initial_step(self, g, p, decrease):
-        if self._last_gs is None:
-            return 1.0 / max(float(np.max(np.abs(g))), 1.0)
-        return self._last_gs / float(g @ p)
+    def initial_step(self, state, g, p, decrease):
+        return _rescaled_step(state, g, p)
 
-    def update(self, s, y):
-        self._last_gs = float(self._g @ s)
+    def update(self, state, s, y):
+        _remember_step(state, s)
         return Note.NONE
 
 
+@dataclass(frozen=True)
 class Newton(Direction):
     """Newton's step H p = -g with the exact Hessian (double backprop).
 
@@ -73,11 +98,10 @@ class Newton(Direction):
     descends and keeps the scale of the true Newton step.
     """
 
-    name = "newton"
-    second_order = True
-    line_search = staticmethod(backtracking)
+    second_order: ClassVar[bool] = True
+    dense: ClassVar[bool] = True
 
-    def compute(self, ev, x, f, g):
+    def compute(self, state, ev, x, f, g):
         h = ev.hessian(x)
         try:
             low = np.linalg.cholesky(h)
@@ -90,6 +114,12 @@ class Newton(Direction):
             return p, Note.H_MODIFIED, 0
 
 
+@dataclass
+class _Matrix:
+    h: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class BFGS(Direction):
     """Inverse BFGS update (N&W eq. 6.17):
     H+ = (I - rho s y') H (I - rho y s') + rho s s',  rho = 1 / y's,
@@ -102,16 +132,16 @@ class BFGS(Direction):
     sizes H0 to the stiffest curvature the first step sees.
     """
 
-    name = "bfgs"
+    scale_h0: bool = False
+    dense: ClassVar[bool] = True
 
-    def __init__(self, scale_h0: bool = False) -> None:
-        self.h: np.ndarray | None = None
-        self.scale_h0 = scale_h0
+    def start(self, n):
+        return _Matrix()
 
-    def compute(self, ev, x, f, g):
-        return (-g if self.h is None else -(self.h @ g)), Note.NONE, 0
+    def compute(self, state, ev, x, f, g):
+        return (-g if state.h is None else -(state.h @ g)), Note.NONE, 0
 
-    def initial_step(self, g, p, decrease):
+    def initial_step(self, state, g, p, decrease):
         """A unit-length step while H = I knows nothing of scale, then
         N&W eq. 3.60: the step that would repeat the last decrease on a
         quadratic, a0 = min(1, 1.01 * 2 (f_{k-1} - f_k) / -g'p)."""
@@ -119,55 +149,60 @@ class BFGS(Direction):
             return min(1.0, 1.0 / np.linalg.norm(g))
         return min(1.0, 2.02 * decrease / -float(g @ p))
 
-    def update(self, s, y):
+    def update(self, state, s, y):
         sy = float(s @ y)
         if not sy > _SKIP * np.linalg.norm(s) * np.linalg.norm(y):
             return Note.H_SKIP
-        if self.h is None:
-            self.h = np.eye(s.size) * (sy / float(y @ y) if self.scale_h0 else 1.0)
+        if state.h is None:
+            state.h = np.eye(s.size) * (sy / float(y @ y) if self.scale_h0 else 1.0)
         rho = 1.0 / sy
-        hy = self.h @ y
-        self.h += (rho * rho * float(y @ hy) + rho) * np.outer(s, s) \
+        hy = state.h @ y
+        state.h += (rho * rho * float(y @ hy) + rho) * np.outer(s, s) \
             - rho * (np.outer(hy, s) + np.outer(s, hy))
         return Note.NONE
 
 
+@dataclass(frozen=True)
 class LBFGS(Direction):
     """Limited-memory BFGS: the two-loop recursion (N&W Alg. 7.4) over the
     last ``memory`` pairs (s, y), with H0 = (s'y / y'y) I (eq. 7.20)."""
 
-    name = "lbfgs"
+    memory: int = 10
 
-    def __init__(self, memory: int = 10) -> None:
-        if memory < 1:
-            raise ValueError("memory must be at least 1")
-        self.pairs: deque = deque(maxlen=memory)
+    def __post_init__(self) -> None:
+        if isinstance(self.memory, bool) or not isinstance(self.memory, int) \
+                or self.memory < 1:
+            raise ValueError("LBFGS memory must be a whole number of at least 1")
 
-    def compute(self, ev, x, f, g):
+    def start(self, n):
+        return deque(maxlen=self.memory)
+
+    def compute(self, pairs, ev, x, f, g):
         q = g.copy()
         alphas = []
-        for s, y, rho in reversed(self.pairs):
+        for s, y, rho in reversed(pairs):
             a = rho * float(s @ q)
             q -= a * y
             alphas.append(a)
-        if self.pairs:
-            s, y, rho = self.pairs[-1]
+        if pairs:
+            s, y, rho = pairs[-1]
             q *= float(s @ y) / float(y @ y)
-        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
+        for (s, y, rho), a in zip(pairs, reversed(alphas)):
             q += (a - rho * float(y @ q)) * s
         return -q, Note.NONE, 0
 
-    def initial_step(self, g, p, decrease):
-        return min(1.0, 1.0 / np.linalg.norm(g)) if not self.pairs else 1.0
+    def initial_step(self, pairs, g, p, decrease):
+        return min(1.0, 1.0 / np.linalg.norm(g)) if not pairs else 1.0
 
-    def update(self, s, y):
+    def update(self, pairs, s, y):
         sy = float(s @ y)
         if not sy > _SKIP * np.linalg.norm(s) * np.linalg.norm(y):
             return Note.H_SKIP
-        self.pairs.append((s, y, 1.0 / sy))
+        pairs.append((s, y, 1.0 / sy))
         return Note.NONE
 
 
+@dataclass(frozen=True)
 class NewtonCG(Direction):
     """Line-search truncated Newton (N&W Alg. 7.1): CG on H p = -g with
     Hessian-vector products only, stopped when ||r||_1 <= eta ||g||_1,
@@ -181,10 +216,9 @@ class NewtonCG(Direction):
     x) ends CG: with the current iterate, or at the first CG step with -g
     scaled by |g'g / g'Hg|."""
 
-    name = "newton-cg"
-    second_order = True
+    second_order: ClassVar[bool] = True
 
-    def compute(self, ev, x, f, g):
+    def compute(self, state, ev, x, f, g):
         g1 = float(np.sum(np.abs(g)))
         tol = min(0.5, np.sqrt(g1)) * g1
         z = np.zeros_like(g)
@@ -213,4 +247,53 @@ class NewtonCG(Direction):
         return z, Note.NONE, 20 * g.size
 
 
-DIRECTIONS = {cls.name: cls for cls in (SteepestDescent, Newton, BFGS, LBFGS, NewtonCG)}
+@dataclass
+class _CGState(_LastStep):
+    d: np.ndarray | None = None
+    since_restart: int = 0
+
+
+@dataclass(frozen=True)
+class ConjugateGradient(Direction):
+    """Nonlinear conjugate gradient with Hager and Zhang's beta (CG_DESCENT;
+    SIAM J. Optim. 16 (2005), eqs. 1.4 and 1.5-1.6):
+
+        y = g+ - g,   beta_N = (y - 2 d |y|^2 / d'y)' g+ / d'y,
+        beta = max(beta_N, eta_k),  eta_k = -1 / (|d| min(eta, |g|)),
+        d+ = -g+ + beta d,
+
+    with eta = 0.01.  The lower bound eta_k keeps every d+ a descent
+    direction (their Theorem 1.1) without Polak-Ribière's restarts at
+    beta < 0.  Restarted with -g every ``restart`` x n iterations (CG_DESCENT's
+    restart_fac = 6), and whenever d'y <= 0 (no curvature information).
+    The first trial step follows N&W eq. 3.60, as for steepest descent.
+    """
+
+    eta: float = 0.01
+    restart: float = 6.0
+
+    def start(self, n):
+        return _CGState()
+
+    def compute(self, state, ev, x, f, g):
+        d, notes = -g, Note.NONE
+        if state.d is not None:
+            y = g - state.g
+            dy = float(state.d @ y)
+            if dy <= 0 or state.since_restart + 1 >= self.restart * g.size:
+                notes, state.since_restart = Note.RESET, 0
+            else:
+                beta_n = float((y - (2.0 * float(y @ y) / dy) * state.d) @ g) / dy
+                floor = -1.0 / (float(np.linalg.norm(state.d))
+                                * min(self.eta, float(np.linalg.norm(state.g))))
+                d = -g + max(beta_n, floor) * state.d
+                state.since_restart += 1
+        state.g, state.d = g, d
+        return d, notes, 0
+
+    def initial_step(self, state, g, p, decrease):
+        return _rescaled_step(state, g, p)
+
+    def update(self, state, s, y):
+        _remember_step(state, s)
+        return Note.NONE

@@ -185,3 +185,53 @@ def _zoom(line: _Line, f0: float, dphi0: float, lo, hi, c1: float, c2: float) ->
         xa, fa = line.phi(a_lo)
         return Step(a_lo, xa, fa)
     return None
+
+
+# -- configurations (what a Method names as its search) -------------------------
+
+@dataclass(frozen=True)
+class StrongWolfe:
+    """The strong Wolfe line search above with constants 0 < c1 < c2 < 1."""
+
+    c1: float = C1
+    c2: float = C2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.c1 < self.c2 < 1:
+            raise ValueError("StrongWolfe needs 0 < c1 < c2 < 1")
+
+    def search(self, ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
+               dphi0: float, alpha: float) -> Step | None:
+        return strong_wolfe(ev, x, f0, p, dphi0, alpha, c1=self.c1, c2=self.c2)
+
+
+@dataclass(frozen=True)
+class Backtracking:
+    """Backtracking Armijo above with constant 0 < c1 < 1."""
+
+    c1: float = C1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.c1 < 1:
+            raise ValueError("Backtracking needs 0 < c1 < 1")
+
+    def search(self, ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
+               dphi0: float, alpha: float) -> Step | None:
+        return backtracking(ev, x, f0, p, dphi0, alpha, c1=self.c1)
+
+
+@dataclass(frozen=True)
+class FixedStep:
+    """No search: every step is ``lr`` times the direction (gradient
+    descent with a learning rate)."""
+
+    lr: float
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError("lr must be a positive finite number")
+
+    def search(self, ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,
+               dphi0: float, alpha: float) -> Step:
+        x_new = x + self.lr * p
+        return Step(self.lr, x_new, ev.f(x_new))

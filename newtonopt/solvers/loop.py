@@ -16,9 +16,8 @@ import numpy as np
 
 from .curvature import Curvature, curvature
 from .evaluator import Evaluator
-from .globalization import Outcome
 from .linesearch import backtracking
-from .result import Note, Status
+from .result import Note, Outcome, Status
 
 EPS = np.finfo(float).eps
 _MAX_ESCAPES = 10

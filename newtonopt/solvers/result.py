@@ -7,6 +7,7 @@ Optim.jl does, and a named status in the spirit of Optim's TerminationCode.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,22 @@ class Note(enum.Flag):
     RESET = enum.auto()         # the direction did not descend: -g used
     ESCAPE = enum.auto()        # a step along negative curvature left a saddle
     REJECTED = enum.auto()      # trust region: the trial step was refused
+
+
+@dataclass
+class Outcome:
+    """What one step did.  ``x`` is None when no acceptable step was found;
+    ``accepted`` is False for a trust-region step that was tried and
+    refused (x stays).  ``predicted`` is the decrease the local model
+    promised, used to tell a real failure from the float64 floor."""
+
+    x: np.ndarray | None
+    f: float
+    step: float
+    predicted: float
+    notes: Note = Note.NONE
+    cg_iters: int = 0
+    accepted: bool = True
 
 
 class Status(str, enum.Enum):

@@ -1,10 +1,24 @@
-"""Trust-region Newton with the Steihaug-Toint truncated CG (trust-ncg).
+"""Trust regions: the step minimizes the model m(p) = f + g'p + p'Hp/2 over
+||p|| <= radius, and the radius follows rho = actual / predicted reduction
+(N&W Alg. 4.1, eta = 0.15).
 
-Model m(p) = f + g'p + p'Hp/2 over ||p|| <= radius, solved approximately by
-CG with Hessian-vector products only (N&W Alg. 7.2): stop on the forcing
-test ||r|| <= min(0.5, sqrt(||g||)) ||g||, or at the boundary when a CG
-step leaves the region or meets non-positive curvature.  The radius follows
-the ratio rho = actual / predicted reduction (N&W Alg. 4.1, eta = 0.15).
+Two subproblem solvers:
+
+* ``Steihaug``: truncated CG with Hessian-vector products only (N&W Alg.
+  7.2): stop on the forcing test ||r|| <= min(0.5, sqrt(||g||)) ||g||, or
+  at the boundary when a CG step leaves the region or meets non-positive
+  curvature.  Large n; never forms H.
+* ``MoreSorensen``: the nearly exact solution (Moré & Sorensen 1983; N&W
+  Alg. 4.3 and Thm. 4.1): p = -(H + lam I)^{-1} g with lam >= 0,
+  H + lam I positive semidefinite and lam (radius - ||p||) = 0.  Solved on
+  one eigendecomposition H = Q diag(l) Q' per iteration, where ||p(lam)||^2
+  = sum (q_i'g)^2 / (l_i + lam)^2 is explicit, so Newton's method on the
+  secular equation 1/||p(lam)|| = 1/radius (N&W eq. 4.44) costs O(n) a step;
+  safeguarded by bisection on a bracket.  The hard case (g orthogonal to
+  the eigenspace of l_1 < 0 and ||p(-l_1)|| < radius) adds the eigenvector:
+  p = p(-l_1) + tau z, ||p|| = radius (N&W eq. 4.45).  Dense H: n up to a
+  few thousand.
+
 Where f changes by less than its rounding (``NOISE`` |f|), the actual
 reduction is taken as -(g(x) + g(x + p))'p / 2 instead, as the line
 searches judge such steps by the slope; otherwise rho is noise there and
@@ -13,12 +27,14 @@ stopped at ||g||inf = 2.7e-6).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .evaluator import Evaluator
-from .globalization import Outcome
 from .linesearch import NOISE
-from .result import Note, Status
+from .result import Note, Outcome, Status
 
 
 def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
@@ -29,56 +45,140 @@ def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
     return (-b + disc) / (2.0 * a) if b <= 0 else (-2.0 * c) / (b + disc)
 
 
-def steihaug(ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
-    """Approximate minimizer p of the model in the ball, with Hp (built
-    alongside, so the model value costs no extra product), notes and the
-    number of CG iterations."""
-    gnorm = float(np.linalg.norm(g))
-    tol = min(0.5, np.sqrt(gnorm)) * gnorm
-    z, hz = np.zeros_like(g), np.zeros_like(g)
-    r = g.copy()
-    d = -r
-    rr = gnorm * gnorm
-    for j in range(20 * g.size):
-        hd = ev.hvp(x, d)
-        curv = float(d @ hd)
-        if curv <= 0:
-            tau = _to_boundary(z, d, radius)
-            return z + tau * d, hz + tau * hd, Note.NEG_CURV | Note.BOUNDARY, j + 1
-        alpha = rr / curv
-        z_next = z + alpha * d
-        if np.linalg.norm(z_next) >= radius:
-            tau = _to_boundary(z, d, radius)
-            return z + tau * d, hz + tau * hd, Note.BOUNDARY, j + 1
-        z, hz = z_next, hz + alpha * hd
-        r = r + alpha * hd
-        rr_new = float(r @ r)
-        if np.sqrt(rr_new) <= tol:
-            return z, hz, Note.NONE, j + 1
-        d = -r + (rr_new / rr) * d
-        rr = rr_new
-    return z, hz, Note.NONE, 20 * g.size
+@dataclass(frozen=True)
+class Steihaug:
+    """Steihaug-Toint truncated CG for the trust-region subproblem."""
+
+    dense = False
+
+    def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
+        """Approximate minimizer p of the model in the ball, with Hp (built
+        alongside, so the model value costs no extra product), notes and
+        the number of CG iterations."""
+        gnorm = float(np.linalg.norm(g))
+        tol = min(0.5, np.sqrt(gnorm)) * gnorm
+        z, hz = np.zeros_like(g), np.zeros_like(g)
+        r = g.copy()
+        d = -r
+        rr = gnorm * gnorm
+        for j in range(20 * g.size):
+            hd = ev.hvp(x, d)
+            curv = float(d @ hd)
+            if curv <= 0:
+                tau = _to_boundary(z, d, radius)
+                return z + tau * d, hz + tau * hd, Note.NEG_CURV | Note.BOUNDARY, j + 1
+            alpha = rr / curv
+            z_next = z + alpha * d
+            if np.linalg.norm(z_next) >= radius:
+                tau = _to_boundary(z, d, radius)
+                return z + tau * d, hz + tau * hd, Note.BOUNDARY, j + 1
+            z, hz = z_next, hz + alpha * hd
+            r = r + alpha * hd
+            rr_new = float(r @ r)
+            if np.sqrt(rr_new) <= tol:
+                return z, hz, Note.NONE, j + 1
+            d = -r + (rr_new / rr) * d
+            rr = rr_new
+        return z, hz, Note.NONE, 20 * g.size
 
 
+_SECULAR_RTOL = 1e-10     # ||p|| within this of the radius is on the boundary
+_SECULAR_STEPS = 100
+
+
+def more_sorensen(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarray, float, Note]:
+    """The minimizer p of g'p + p'hp/2 over ||p|| <= radius, its
+    multiplier lam, and notes (module docstring)."""
+    l, q = np.linalg.eigh(h)
+    a = q.T @ g
+    l1 = float(l[0])
+    notes = Note.NEG_CURV if l1 < 0 else Note.NONE
+
+    def norm_p(lam: float) -> float:
+        return float(np.linalg.norm(a / (l + lam)))
+
+    if l1 > 0 and norm_p(0.0) <= radius:
+        return q @ (-a / l), 0.0, notes
+    lo = max(0.0, -l1)
+    hi = lo + float(np.linalg.norm(g)) / radius    # ||p(hi)|| <= ||g|| / (l1 + hi) <= radius
+    scale = max(float(np.max(np.abs(l))), float(np.linalg.norm(g)) / radius, 1e-300)
+    # The hard case: g has (almost) no component along the eigenvectors of
+    # l1, so ||p(lam)|| stays below the radius as lam falls to -l1.
+    lowest = np.abs(l - l1) <= 1e-12 * scale
+    rest = ~lowest
+    in_lowest = float(np.linalg.norm(a[lowest]))
+    if l1 <= 0 and in_lowest <= 1e-12 * float(np.linalg.norm(g)) + 1e-300:
+        p_rest = np.zeros_like(a)
+        p_rest[rest] = -a[rest] / (l[rest] + lo)
+        short = float(np.linalg.norm(p_rest))
+        if short <= radius:
+            tau = math.sqrt(max(radius * radius - short * short, 0.0))
+            p_rest[np.argmax(lowest)] += tau     # + tau z, z the first eigenvector of l1
+            return q @ p_rest, lo, notes | Note.BOUNDARY
+    lam = hi
+    for _ in range(_SECULAR_STEPS):
+        w = a / (l + lam)
+        pn = float(np.linalg.norm(w))
+        if abs(pn - radius) <= _SECULAR_RTOL * radius:
+            break
+        if pn > radius:
+            lo = lam
+        else:
+            hi = lam
+        # Newton on 1/||p|| - 1/radius: lam += (||p|| / ||q||)^2 (||p|| - radius) / radius
+        qq = float(np.sum(w * w / (l + lam)))
+        step = (pn / radius - 1.0) * pn * pn / qq if qq > 0 else math.inf
+        lam = lam + step if lo < lam + step < hi else 0.5 * (lo + hi)
+    return q @ (-a / (l + lam)), lam, notes | Note.BOUNDARY
+
+
+@dataclass(frozen=True)
+class MoreSorensen:
+    """The nearly exact trust-region step on the dense Hessian."""
+
+    dense = True
+
+    def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
+        h = ev.hessian(x)
+        p, _, notes = more_sorensen(h, g, radius)
+        return p, h @ p, notes, 0
+
+
+@dataclass(frozen=True)
 class TrustRegion:
-    """Steihaug-CG steps with the radius updated from rho."""
+    """A trust region around the model of a second-order direction:
+    ``subproblem`` (``Steihaug()`` or ``MoreSorensen()``), the first
+    ``radius``, its cap ``max_radius``, and the acceptance ratio ``eta``."""
+
+    subproblem: Steihaug | MoreSorensen = field(default_factory=Steihaug)
+    radius: float = 1.0
+    max_radius: float = 1000.0
+    eta: float = 0.15
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.subproblem, (Steihaug, MoreSorensen)):
+            raise TypeError("TrustRegion's subproblem is Steihaug() or MoreSorensen()")
+        if not 0 < self.radius <= self.max_radius < math.inf:
+            raise ValueError("TrustRegion needs 0 < radius <= max_radius (finite)")
+        if not 0 <= self.eta < 0.25:
+            raise ValueError("TrustRegion needs 0 <= eta < 1/4")
+
+
+class TrustRegionRun:
+    """One run's trust region: the radius is its state."""
 
     second_order = True
     failure = Status.TRUST_REGION_COLLAPSED
     failure_text = "the trust region collapsed (radius below eps·max(1, ‖x‖))"
 
-    def __init__(self, radius: float = 1.0, max_radius: float = 1000.0,
-                 eta: float = 0.15) -> None:
-        if not 0 < radius <= max_radius:
-            raise ValueError("need 0 < radius <= max_radius")
-        self.radius = radius
-        self.max_radius = max_radius
-        self.eta = eta
+    def __init__(self, config: TrustRegion) -> None:
+        self.config = config
+        self.radius = config.radius
 
     def step(self, ev: Evaluator, k: int, x: np.ndarray, f: float,
              g: np.ndarray) -> Outcome:
         radius = self.radius
-        p, hp, notes, cg = steihaug(ev, x, g, radius)
+        p, hp, notes, cg = self.config.subproblem.solve(ev, x, g, radius)
         predicted = -(float(g @ p) + 0.5 * float(p @ hp))
         x_new = x + p
         f_new = ev.f(x_new)
@@ -86,15 +186,15 @@ class TrustRegion:
             return Outcome(None, f, radius, predicted, notes, cg)
         actual = f - f_new
         if np.isfinite(f_new) and abs(actual) <= NOISE * abs(f):
-            # A change at rounding level says nothing; measure it by the
-            # trapezoid rule on the gradients, exact for a quadratic.
+            # A change at rounding level says nothing: the trapezoid rule
+            # on the gradients measures it (exact for a quadratic).
             actual = -0.5 * float((g + ev.grad(x_new)) @ p)
         rho = actual / predicted if np.isfinite(f_new) else -np.inf
         if rho < 0.25:
             self.radius = 0.25 * float(np.linalg.norm(p))
         elif rho > 0.75 and Note.BOUNDARY in notes:
-            self.radius = min(2.0 * radius, self.max_radius)
-        if rho > self.eta:
+            self.radius = min(2.0 * radius, self.config.max_radius)
+        if rho > self.config.eta:
             return Outcome(x_new, f_new, radius, predicted, notes, cg)
         if self.radius <= np.finfo(float).eps * max(1.0, float(np.linalg.norm(x))):
             return Outcome(None, f, radius, predicted, notes, cg)
