@@ -179,7 +179,8 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
         variables, vectors = {"x": x_start.size}, ["x"] if x_start.ndim else []
         text = getattr(objective, "__name__", repr(objective))
     return Result(
-        objective=text, method=config.name, variables=variables, vectors=vectors,
+        objective=text, method=method if isinstance(method, str) else config.name,
+        variables=variables, vectors=vectors,
         x=run.x, fun=sign * run.f, jac=sign * run.g, grad_norm=run.grad_norm,
         success=run.status is Status.CONVERGED, status=run.status, message=run.message,
         nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,

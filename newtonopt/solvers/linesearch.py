@@ -70,7 +70,8 @@ class _Line:
             return False
         if fa <= f0 + c1 * a * dphi0:
             return True
-        return fa <= f0 + NOISE * abs(f0) and self.dphi(xa) <= (2 * _HZ_DELTA - 1) * dphi0
+        return abs(fa - f0) <= NOISE * abs(f0) \
+            and self.dphi(xa) <= (2 * _HZ_DELTA - 1) * dphi0
 
 
 def backtracking(ev: Evaluator, x: np.ndarray, f0: float, p: np.ndarray,

@@ -1,0 +1,288 @@
+"""Each part of a method against its defining property: strong Wolfe on
+Moré and Thuente's six line-search test functions, Steihaug's stopping
+rules (N&W Alg. 7.2), Moré-Sorensen's optimality conditions (N&W Thm 4.1)
+with the hard case, Hager-Zhang's descent property, Lanczos against
+numpy.linalg.eigh, and Method as an immutable, reusable value."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import newtonopt as no
+from newtonopt.methods import METHODS
+from newtonopt.solvers.curvature import lanczos
+from newtonopt.solvers.linesearch import strong_wolfe
+from newtonopt.solvers.result import Note
+from newtonopt.solvers.trust_region import Steihaug, more_sorensen
+
+
+class _Line:
+    """phi(a) as an evaluator of f and grad on 1-vectors (what a line
+    search asks of an Evaluator)."""
+
+    def __init__(self, phi, dphi):
+        self.phi, self.dphi, self.calls = phi, dphi, 0
+
+    def f(self, x):
+        self.calls += 1
+        return float(self.phi(float(x[0])))
+
+    def grad(self, x):
+        return np.array([float(self.dphi(float(x[0])))])
+
+
+def _gamma(b):
+    return math.sqrt(1 + b * b) - b
+
+
+def _yanai(b1, b2):
+    """Moré-Thuente functions 4-6 (Yanai, Ozawa and Kaneko)."""
+    g1, g2 = _gamma(b1), _gamma(b2)
+    return (lambda a: g1 * math.sqrt((1 - a) ** 2 + b2 * b2) + g2 * math.sqrt(a * a + b1 * b1),
+            lambda a: -g1 * (1 - a) / math.sqrt((1 - a) ** 2 + b2 * b2)
+            + g2 * a / math.sqrt(a * a + b1 * b1))
+
+
+def _phi0(a, b=0.01):
+    if a <= 1 - b:
+        return 1 - a, -1.0
+    if a >= 1 + b:
+        return a - 1, 1.0
+    return (a - 1) ** 2 / (2 * b) + b / 2, (a - 1) / b
+
+
+_L, _B3 = 39, 0.01
+# (phi, phi', mu = c1, eta = c2): Moré & Thuente (1994), Tables 1-6
+MORE_THUENTE = {
+    "1": (lambda a: -a / (a * a + 2), lambda a: (a * a - 2) / (a * a + 2) ** 2, 0.001, 0.1),
+    "2": (lambda a: (a + 0.004) ** 5 - 2 * (a + 0.004) ** 4,
+          lambda a: 5 * (a + 0.004) ** 4 - 8 * (a + 0.004) ** 3, 0.1, 0.1),
+    "3": (lambda a: _phi0(a)[0] + 2 * (1 - _B3) / (_L * math.pi) * math.sin(_L * math.pi * a / 2),
+          lambda a: _phi0(a)[1] + (1 - _B3) * math.cos(_L * math.pi * a / 2), 0.1, 0.1),
+    "4": (*_yanai(0.001, 0.001), 0.001, 0.001),
+    "5": (*_yanai(0.01, 0.001), 0.001, 0.001),
+    "6": (*_yanai(0.001, 0.01), 0.001, 0.001),
+}
+
+
+@pytest.mark.parametrize("alpha0", [1e-3, 1e-1, 1e1, 1e3])
+@pytest.mark.parametrize("name", MORE_THUENTE)
+def test_strong_wolfe_meets_both_conditions_on_the_more_thuente_functions(name, alpha0):
+    phi, dphi, c1, c2 = MORE_THUENTE[name]
+    line = _Line(phi, dphi)
+    d0 = dphi(0.0)
+    assert d0 < 0
+    step = strong_wolfe(line, np.zeros(1), phi(0.0), np.ones(1), d0, alpha0, c1=c1, c2=c2)
+    assert step is not None
+    a = step.alpha
+    assert phi(a) <= phi(0.0) + c1 * a * d0                      # sufficient decrease
+    assert abs(dphi(a)) <= c2 * abs(d0) * (1 + 1e-12)          # strong curvature
+    assert line.calls <= 40
+
+
+# -- Steihaug ---------------------------------------------------------------------
+
+class _Quadratic:
+    def __init__(self, h):
+        self.h, self.nhvp = h, 0
+
+    def hvp(self, x, d):
+        self.nhvp += 1
+        return self.h @ d
+
+
+def _model(h, g, p):
+    return float(g @ p + 0.5 * p @ h @ p)
+
+
+def _spd(n, cond, seed):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, n)))
+    return q @ np.diag(np.geomspace(1, cond, n)) @ q.T
+
+
+def test_steihaug_inside_the_region_meets_the_forcing_test():
+    h, g = _spd(20, 100.0, 1), np.random.default_rng(2).normal(size=20)
+    p, hp, notes, iters = Steihaug().solve(_Quadratic(h), None, g, radius=1e6)
+    gnorm = np.linalg.norm(g)
+    assert Note.BOUNDARY not in notes and Note.NEG_CURV not in notes
+    assert np.linalg.norm(h @ p + g) <= min(0.5, math.sqrt(gnorm)) * gnorm
+    np.testing.assert_allclose(hp, h @ p, rtol=1e-10, atol=1e-12)
+    assert 1 <= iters <= 20
+
+
+def test_steihaug_stops_on_the_boundary_with_at_least_the_cauchy_decrease():
+    h, g = _spd(20, 100.0, 3), np.random.default_rng(4).normal(size=20)
+    radius = 0.05
+    p, hp, notes, _ = Steihaug().solve(_Quadratic(h), None, g, radius)
+    assert Note.BOUNDARY in notes
+    assert np.linalg.norm(p) == pytest.approx(radius, rel=1e-12)
+    # Cauchy point: the model's minimizer along -g within the region (N&W eq. 4.12)
+    gHg = float(g @ h @ g)
+    tau = min(1.0, np.linalg.norm(g) ** 3 / (radius * gHg))
+    cauchy = -tau * radius / np.linalg.norm(g) * g
+    assert _model(h, g, p) <= _model(h, g, cauchy) + 1e-15
+
+
+def test_steihaug_follows_negative_curvature_to_the_boundary():
+    h = np.diag([-1.0, 2.0, 3.0])
+    g = np.array([1.0, 0.0, 0.0])            # the first CG direction -g has d'Hd = -1
+    p, _, notes, iters = Steihaug().solve(_Quadratic(h), None, g, radius=2.0)
+    assert notes == Note.NEG_CURV | Note.BOUNDARY and iters == 1
+    np.testing.assert_allclose(p, [-2.0, 0.0, 0.0])
+
+
+# -- Moré-Sorensen ----------------------------------------------------------------
+
+def _check_theorem_4_1(h, g, radius, p, lam):
+    """N&W Thm 4.1: (H + lam I) p = -g, lam (radius - |p|) = 0, lam >= 0,
+    H + lam I positive semidefinite."""
+    n = g.size
+    assert lam >= 0
+    np.testing.assert_allclose((h + lam * np.eye(n)) @ p, -g, atol=1e-9 * (1 + np.linalg.norm(g)))
+    assert np.linalg.norm(p) <= radius * (1 + 1e-9)
+    assert lam * (radius - np.linalg.norm(p)) == pytest.approx(0.0, abs=1e-8 * (1 + lam))
+    assert np.linalg.eigvalsh(h + lam * np.eye(n))[0] >= -1e-9 * max(1.0, lam)
+
+
+def test_more_sorensen_interior_newton_step():
+    h, g = _spd(8, 10.0, 5), np.random.default_rng(6).normal(size=8)
+    p, lam, notes = more_sorensen(h, g, radius=1e3)
+    assert lam == 0.0 and Note.BOUNDARY not in notes
+    np.testing.assert_allclose(p, -np.linalg.solve(h, g), rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("radius", [0.1, 1.0, 10.0])
+def test_more_sorensen_meets_its_optimality_conditions(seed, radius):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(12, 12))
+    h, g = (a + a.T) / 2, rng.normal(size=12)            # indefinite
+    p, lam, _ = more_sorensen(h, g, radius)
+    _check_theorem_4_1(h, g, radius, p, lam)
+    # and it is the global minimizer of the model in the ball
+    for _ in range(200):
+        q = rng.normal(size=12)
+        q *= radius * rng.uniform() ** (1 / 12) / np.linalg.norm(q)
+        assert _model(h, g, p) <= _model(h, g, q) + 1e-12
+
+
+def test_more_sorensen_hard_case():
+    # g has no component along e1, the eigenvector of the smallest eigenvalue
+    # -2, and ||(H + 2I)^+ g|| < radius: the step must add tau * e1.
+    h, g, radius = np.diag([-2.0, 1.0, 3.0]), np.array([0.0, 1.0, 1.0]), 5.0
+    p, lam, notes = more_sorensen(h, g, radius)
+    assert lam == pytest.approx(2.0)
+    assert Note.BOUNDARY in notes and Note.NEG_CURV in notes
+    assert abs(p[0]) > 4.9
+    _check_theorem_4_1(h, g, radius, p, lam)
+    tau2 = radius ** 2 - 1 / 9 - 1 / 25      # (p_1)^2 once p_2 = -1/3, p_3 = -1/5
+    assert _model(h, g, p) == pytest.approx((-1 / 3 + 1 / 18) + (-1 / 5 + 3 / 50) - tau2)
+
+
+# -- Hager-Zhang CG -----------------------------------------------------------------
+
+def test_hager_zhang_with_exact_line_searches_is_linear_cg():
+    # With exact steps g+'d = 0, so beta_N = y'g+ / d'y (Hestenes-Stiefel):
+    # on a quadratic in R^8 the gradient vanishes after 8 steps, and every
+    # direction descends.
+    h = _spd(8, 10.0, 9)
+    x = np.random.default_rng(10).normal(size=8)
+    direction = no.ConjugateGradient()
+    state = direction.start(8)
+    g = h @ x
+    g0 = np.linalg.norm(g)
+    for _ in range(8):
+        d, notes, _ = direction.compute(state, None, x, 0.0, g)
+        assert float(g @ d) < 0 and notes == Note.NONE
+        alpha = -float(g @ d) / float(d @ h @ d)
+        x = x + alpha * d
+        g_new = h @ x
+        direction.update(state, alpha * d, g_new - g)
+        g = g_new
+    assert np.linalg.norm(g) <= 1e-8 * g0
+
+
+def test_hager_zhang_restarts_as_published_and_beats_steepest_descent():
+    res = no.minimize("@quadratic", method="cg")
+    assert res.status == "converged"
+    restarts = [i for i, row in enumerate(res.trace) if Note.RESET in row["notes"]]
+    assert restarts == list(range(61, res.nit + 1, 60))      # every 6n iterations, n = 10
+    gd = no.minimize("@quadratic", method="gd", maxiter=5000)
+    assert res.nit * 10 < gd.nit
+
+
+# -- Lanczos --------------------------------------------------------------------------
+
+def test_lanczos_extreme_eigenvalues_match_eigh():
+    rng = np.random.default_rng(8)
+    q, _ = np.linalg.qr(rng.normal(size=(300, 300)))
+    spectrum = np.concatenate([[-7.0], np.linspace(-1.0, 4.0, 298), [12.0]])
+    h = q @ np.diag(spectrum) @ q.T
+    found = lanczos(lambda v: h @ v, 300, 80, want_vector=True)
+    exact = np.linalg.eigh(h)
+    assert found.min_eigenvalue == pytest.approx(exact[0][0], rel=1e-9)
+    assert found.max_eigenvalue == pytest.approx(exact[0][-1], rel=1e-9)
+    assert abs(found.vector @ exact[1][:, 0]) == pytest.approx(1.0, abs=1e-6)
+
+
+# -- Method ----------------------------------------------------------------------------
+
+def test_presets_are_the_method_names():
+    assert list(no.PRESETS) == list(METHODS)
+    for name, method in no.PRESETS.items():
+        assert method.name == name
+
+
+def test_a_method_is_an_immutable_value_that_runs_twice_and_in_parallel():
+    method = no.Method(no.LBFGS(memory=5), no.StrongWolfe(c2=0.8))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        method.direction = no.BFGS()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        method.direction.memory = 7
+    first = no.minimize("@rosenbrock", method=method, dims={"x": 10})
+    second = no.minimize("@rosenbrock", method=method, dims={"x": 10})
+    assert first.nit == second.nit and np.array_equal(first.x, second.x)
+    results = [None] * 4
+
+    def run(i):
+        results[i] = no.minimize("@rosenbrock", method=method, dims={"x": 10}, compile=False)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for res in results:
+        assert res.nit == first.nit and np.array_equal(res.x, first.x)
+    assert first.method == "LBFGS(memory=5)+StrongWolfe(c2=0.8)"
+
+
+def test_options_reach_the_presets():
+    default = no.minimize("@wood", method="bfgs")
+    scaled = no.minimize("@wood", method=no.Method(no.BFGS(scale_h0=True), no.StrongWolfe()))
+    assert scaled.status == default.status == "converged"
+    assert scaled.nit < default.nit                       # README: 38 against 86 on @wood
+    short = no.minimize("@rosenbrock", method="lbfgs", memory=2)
+    assert short.method == "lbfgs" and short.nit != no.minimize("@rosenbrock", method="lbfgs").nit
+    wide = no.minimize("@rosenbrock", method="trust-exact", radius=0.01)
+    assert wide.status == "converged" and wide.trace[1]["step"] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: no.Method(no.BFGS(), no.TrustRegion()), "needs a direction with a Hessian model"),
+    (lambda: no.Method(no.NewtonCG(), no.TrustRegion(no.MoreSorensen())), "pair it with Newton"),
+    (lambda: no.Method("bfgs"), "direction is one of"),
+    (lambda: no.Method(no.BFGS(), "wolfe"), "search is StrongWolfe"),
+    (lambda: no.StrongWolfe(c1=0.5, c2=0.1), "0 < c1 < c2 < 1"),
+    (lambda: no.LBFGS(memory=0), "at least 1"),
+    (lambda: no.TrustRegion(radius=-1.0), "0 < radius"),
+    (lambda: no.FixedStep(lr=0.0), "positive"),
+    (lambda: no.minimize("x^2", method=no.PRESETS["gd"], lr=0.1), "configure a preset"),
+])
+def test_invalid_compositions_are_refused_with_one_sentence(build, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        build()
