@@ -33,8 +33,16 @@ from _timing import table  # noqa: E402
 SCIPY = {"newton": ("trust-exact", {"gtol": 1e-8}),
          "bfgs": ("BFGS", {"gtol": 1e-8}),
          "lbfgs": ("L-BFGS-B", {"gtol": 1e-8, "ftol": 1e-15, "maxcor": 10}),
+         "cg": ("CG", {"gtol": 1e-8}),
          "newton-cg": ("Newton-CG", {"xtol": 1e-12}),
-         "trust-ncg": ("trust-ncg", {"gtol": 1e-8})}
+         "trust-ncg": ("trust-ncg", {"gtol": 1e-8}),
+         "trust-exact": ("trust-exact", {"gtol": 1e-8})}
+
+# The extended Wood function (n/4 independent copies of @wood), written once
+# for every n; standard start (-3, -1, -3, -1, ...).
+EXT_WOOD = ("sum(100*(b - a^2)^2 + (1 - a)^2 + 90*(d - c^2)^2 + (1 - c)^2"
+            " + 10.1*((b - 1)^2 + (d - 1)^2) + 19.8*(b - 1)*(d - 1))"
+            " where a = x[::4], b = x[1::4], c = x[2::4], d = x[3::4]")
 
 
 def _ext_rosen():
@@ -66,6 +74,9 @@ def run_one(lib: str, method: str, problem: str, n: int | None) -> dict:
     if problem == "osborne1":
         obj = parse(_osborne.text(), dims={"x": 5})
         x0 = np.array(_osborne.X0)
+    elif problem == "ext-wood":
+        obj = parse(EXT_WOOD, dims={"x": n})
+        x0 = np.tile([-3.0, -1.0], n // 2)
     else:
         obj = parse(problem, dims={"x": n} if n else None)
         x0 = obj.default_start()
@@ -96,7 +107,7 @@ def run_one(lib: str, method: str, problem: str, n: int | None) -> dict:
             h = lambda z: no.hessian(obj, z)  # noqa: E731
         name, options = SCIPY[method]
         kw = {"hessp": hp} if method in ("newton-cg", "trust-ncg") else {}
-        if method == "newton":
+        if method in ("newton", "trust-exact"):
             kw = {"hess": h}
         t0 = time.perf_counter()
         r = minimize(f, x0, jac=g, method=name, options={**options, "maxiter": 10000}, **kw)
@@ -124,15 +135,18 @@ def spawn(lib: str, method: str, problem: str, n: int | None) -> dict:
 def cases(quick: bool):
     small = ["@himmelblau", "@beale", "@powell", "@wood", "@quadratic"]
     for n in (2, 100, 1000):
-        for method in ("gd", "newton", "bfgs", "lbfgs", "newton-cg", "trust-ncg"):
-            if n == 1000 and method in ("gd", "newton"):
+        for method in ("gd", "newton", "bfgs", "lbfgs", "cg", "newton-cg", "trust-ncg",
+                       "trust-exact"):
+            if n == 1000 and method in ("gd", "newton", "trust-exact"):
                 continue
             yield method, "@rosenbrock", n
     for p in small:
-        for method in ("bfgs", "lbfgs", "newton-cg", "trust-ncg"):
+        for method in ("bfgs", "lbfgs", "cg", "newton-cg", "trust-ncg", "trust-exact"):
             yield method, p, None
-    for method in ("newton", "bfgs", "newton-cg", "trust-ncg"):
+    for method in ("newton", "bfgs", "cg", "newton-cg", "trust-ncg", "trust-exact"):
         yield method, "osborne1", None
+    for method in ("newton-cg", "trust-ncg"):
+        yield method, "ext-wood", 10_000
     for n in (10_000,) if quick else (10_000, 1_000_000):
         for method in ("lbfgs", "newton-cg", "trust-ncg"):
             yield method, "@ext-rosenbrock", n

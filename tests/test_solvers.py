@@ -313,3 +313,25 @@ def test_nfev_counts_distinct_points(name):
         res = no.minimize(f, x0=obj.default_start(), method=method, compile=False,
                           check_curvature_at_end=False)
         assert res.nfev == len(seen) == len(set(seen)), method
+
+
+EXT_WOOD = ("sum(100*(b - a^2)^2 + (1 - a)^2 + 90*(d - c^2)^2 + (1 - c)^2"
+            " + 10.1*((b - 1)^2 + (d - 1)^2) + 19.8*(b - 1)*(d - 1))"
+            " where a = x[::4], b = x[1::4], c = x[2::4], d = x[3::4]")
+
+
+def test_newton_cg_leaves_the_extended_wood_saddle_region():
+    # Regression: stopping CG at negative curvature with the iterate alone
+    # crawled through the region near f = 7.88 per copy (7,500 iterations at
+    # n = 100; scipy's Newton-CG, which does the same, about 1,100).
+    optimize = pytest.importorskip("scipy.optimize")
+    n = 100
+    obj = parse(EXT_WOOD, dims={"x": n})
+    x0 = np.tile([-3.0, -1.0], n // 2)
+    res = no.minimize(obj, x0, method="newton-cg", maxiter=5000)
+    assert res.status is Status.CONVERGED
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-6)
+    ref = optimize.minimize(obj.value, x0, jac=lambda z: no.grad(obj, z),
+                            hessp=lambda z, v: no.hvp(obj, z, v), method="Newton-CG",
+                            options={"xtol": 1e-12, "maxiter": 5000})
+    assert ref.success and res.nit * 5 < ref.nit
