@@ -4,7 +4,9 @@ Dense ``eigh`` of the Hessian for n <= ``DENSE_LIMIT``; above, the Lanczos
 iteration on Hessian-vector products (Golub & Van Loan, Alg. 10.1.1; Saad,
 "Numerical Methods for Large Eigenvalue Problems", §6.6).  Lanczos keeps
 three vectors, not the Krylov basis, so n = 10^6 stays within a few arrays;
-the Ritz vector, when wanted, comes from a second identical pass.
+it stops once both extreme Ritz values have settled (at least
+``_MIN_STEPS`` steps), and the Ritz vector, wanted only at a saddle, comes
+from a second identical pass.
 Without reorthogonalization Ritz values can repeat ("ghosts") but the
 extreme ones converge first, and those are all a verdict needs.
 """
@@ -62,21 +64,45 @@ def _recurrence(matvec: Callable[[np.ndarray], np.ndarray], n: int, seed: int):
 
 def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
             want_vector: bool, seed: int = 0) -> Curvature:
-    """Extreme eigenvalues of a symmetric operator from ``steps`` Lanczos steps."""
-    alphas, betas = [], []
+    """Extreme eigenvalues of a symmetric operator from at most ``steps``
+    Lanczos steps, fewer once they have settled (``_settled``).  The Ritz
+    vector of the smallest, when wanted and that eigenvalue is negative
+    (a saddle to escape), comes from a second pass of the same length."""
+    alphas: list[float] = []
+    betas: list[float] = []
+    theta = s = None
     for _, alpha, beta in itertools.islice(_recurrence(matvec, n, seed), steps):
         alphas.append(alpha)
         betas.append(beta)
-    m = len(alphas)
-    t = np.diag(alphas) + np.diag(betas[:m - 1], 1) + np.diag(betas[:m - 1], -1)
-    theta, s = np.linalg.eigh(t)
+        theta, s = _ritz(alphas, betas)
+        if len(alphas) >= _MIN_STEPS and _settled(theta, s, beta):
+            break
     vector = None
-    if want_vector:
+    if want_vector and theta[0] < 0:
         vector = np.zeros(n)
         for (q, _, _), c in zip(_recurrence(matvec, n, seed), s[:, 0]):
             vector += c * q
         vector /= np.linalg.norm(vector)
     return Curvature(float(theta[0]), float(theta[-1]), vector, "lanczos")
+
+
+_MIN_STEPS = 10      # before an early stop: the extremes of a random start emerge first
+_SETTLED = 1e-3      # relative residual bound of a settled extreme Ritz value
+
+
+def _ritz(alphas: list[float], betas: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    m = len(alphas)
+    t = np.diag(alphas) + np.diag(betas[:m - 1], 1) + np.diag(betas[:m - 1], -1)
+    return np.linalg.eigh(t)
+
+
+def _settled(theta: np.ndarray, s: np.ndarray, beta: float) -> bool:
+    """Both extreme Ritz values have residual bounds beta |s_last| (each is
+    that close to an eigenvalue: Saad, Thm 6.3's a posteriori bound) within
+    ``_SETTLED`` of their size, and the smallest is bounded away from 0,
+    so its sign, what the verdict reads, is settled."""
+    low, high = beta * abs(s[-1, 0]), beta * abs(s[-1, -1])
+    return low <= _SETTLED * abs(theta[0]) and high <= _SETTLED * abs(theta[-1])
 
 
 def curvature(hessian: Callable[[], np.ndarray],
