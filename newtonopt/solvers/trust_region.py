@@ -191,7 +191,11 @@ class TrustRegionRun:
             actual = -0.5 * float((g + ev.grad(x_new)) @ p)
         rho = actual / predicted if np.isfinite(f_new) else -np.inf
         if rho < 0.25:
-            self.radius = 0.25 * float(np.linalg.norm(p))
+            # N&W Alg. 4.1 as written (and scipy): a quarter of the radius.
+            # A quarter of ||p|| instead, for an interior step, cost 10-75 %
+            # more iterations (trust-exact on @rosenbrock n = 100: 360
+            # against 207; trust-ncg 510 against 463).
+            self.radius = 0.25 * radius
         elif rho > 0.75 and Note.BOUNDARY in notes:
             self.radius = min(2.0 * radius, self.config.max_radius)
         if rho > self.config.eta:
