@@ -99,6 +99,9 @@ def _run_options(f: Callable) -> Callable:
                      help="gd: fixed step instead of a line search."),
         click.option("--memory", type=click.IntRange(min=1), default=10, show_default=True,
                      help="lbfgs: pairs kept."),
+        click.option("--radius", type=click.FloatRange(min=0, max=1000, min_open=True),
+                     default=1.0, show_default=True,
+                     help="trust-ncg, trust-exact: the first trust radius."),
         _plot_option("Also draw convergence (‖g‖∞, f) to FILE (.png, .svg, .pdf)."),
     ]
     return _common(_apply(options, f))
@@ -213,6 +216,7 @@ def _solve(obj, x, method: str, opts: dict, callback=None, keep_trace: bool = Tr
 
     res = minimize(obj, x, method=method, gtol=opts["gtol"], maxiter=opts["maxiter"],
                    maximize=opts["maximize"], lr=opts["lr"], memory=opts["memory"],
+                   radius=opts["radius"],
                    callback=callback, keep_trace=keep_trace)
     if opts["debug"] and res.compile_note:
         click.echo(f"{method}: derivatives {res.compile_note}", err=True)

@@ -51,6 +51,7 @@ _SOLVER_KEYS = {
     "lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "memory": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                "a whole number >= 1"),
+    "radius": (lambda v: _is_number(v) and 0 < v <= 1000, "a number in (0, 1000]"),
     "maximize": (lambda v: isinstance(v, bool), "true or false"),
     "dim": (lambda v: isinstance(v, dict) and all(isinstance(n, int) for n in v.values()),
             "a table like { x = 1000 }"),
@@ -67,7 +68,7 @@ _PROBLEM_KEYS = {
     "objective": (lambda v: isinstance(v, str), "objective text or @problem"),
     **_SOLVER_KEYS,
 }
-_OPTIONS = ("gtol", "maxiter", "lr", "memory", "maximize")
+_OPTIONS = ("gtol", "maxiter", "lr", "memory", "radius", "maximize")
 DEFAULTS = {"methods": ["bfgs"], "gtol": 1e-8, "maxiter": 1000, "seed": 0}
 
 
