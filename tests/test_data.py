@@ -281,7 +281,7 @@ def test_compiled_code_depends_on_the_data_not_only_the_text():
 
 def test_decay_fit_recovers_the_generating_parameters_within_their_standard_error():
     data, _ = load_all([DataSource.parse(os.path.join(DATA, "decay.csv"))])
-    t, y = data["t"], data["y"]
+    t = data["t"]
     res = no.minimize("sum((y - a*exp(-b*t) - c)^2)", "a=1,b=1,c=0", method="newton",
                       data=data)
     assert res.status == "converged"
