@@ -169,7 +169,12 @@ class _Function:
         if i in self.sparse:
             parts = self.sparse.pop(i)
             n = self.gen.trace.nodes[i].shape[0]
-            self.line(f"t{i} = np.array([{', '.join(parts.get(k, '0.0') for k in range(n))}])")
+            if 2 * len(parts) >= n:
+                self.line(f"t{i} = np.array([{', '.join(parts.get(k, '0.0') for k in range(n))}])")
+            else:   # mostly zeros (x[-1] of a long x): no n-element literal per call
+                self.line(f"t{i} = np.zeros({n})")
+                for k, part in sorted(parts.items()):
+                    self.line(f"t{i}[{k}] = {part}")
             self.names[i] = f"t{i}"
             self.fresh.add(i)
         elif i in self.deferred:
