@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import newtonopt as no
 from newtonopt import grad, hessian, value_and_grad
 from newtonopt.expr import ObjectiveError, parse, parse_point
 from newtonopt.problems import PROBLEMS
@@ -302,3 +303,46 @@ def test_quadratic_condition_number_is_settable():
         parse("@quadratic:kappa=3")
     with pytest.raises(ObjectiveError, match="unknown problem"):
         parse("@nosuch")
+
+
+# -- terms that differ only in their numbers ------------------------------------
+
+def test_typed_in_data_is_evaluated_as_vectors_with_the_same_value_and_gradient():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+    try:
+        import _osborne
+    finally:
+        sys.path.pop(0)
+    obj = parse(_osborne.text(), dims={"x": 5})
+    assert obj.vector_ops < 30            # 33 terms of ~15 operations each, grouped
+    x = np.array([0.4, 1.8, -1.5, 0.012, 0.025])
+    assert obj.value(x) == pytest.approx(_osborne.f(x), rel=1e-14)
+    np.testing.assert_allclose(no.grad(obj, x), _osborne.grad(x), rtol=1e-12)
+    np.testing.assert_allclose(no.hvp(obj, x, np.ones(5)), _osborne.hess_prod(x, np.ones(5)),
+                               rtol=1e-10)
+
+
+def test_grouped_terms_keep_indices_and_vary_exponents():
+    # indices are structure (x[0] and x[1] are two groups); exponents vary
+    text = " + ".join(f"{k + 1}*(x[{k % 2}] - {k / 10})^{k % 3 + 1}" for k in range(24))
+    obj = parse(text, dims={"x": 2})
+    x = np.array([0.7, -0.4])
+
+    def f(z):
+        return sum((k + 1) * (z[k % 2] - k / 10) ** (k % 3 + 1) for k in range(24))
+
+    assert obj.value(x) == pytest.approx(f(x), rel=1e-13)
+    e = 1e-6
+    fd = [(f(x + e * np.eye(2)[i]) - f(x - e * np.eye(2)[i])) / (2 * e) for i in range(2)]
+    np.testing.assert_allclose(no.grad(obj, x), fd, rtol=1e-8)
+    h = no.hessian(obj, x)
+    assert h[0, 1] == 0.0
+    assert h[0, 0] == pytest.approx(sum((k + 1) * (k % 3 + 1) * (k % 3) * (x[0] - k / 10)
+                                        ** (k % 3 - 1) for k in range(0, 24, 2)), rel=1e-12)
+
+
+def test_a_bad_term_in_a_group_is_reported_at_its_own_column():
+    text = " + ".join(f"(x - {k})^2" for k in range(10)) + " + sin(x, 2)"
+    with pytest.raises(ObjectiveError, match="sin\\(\\) takes 1 argument") as info:
+        parse(text)
+    assert info.value.column == text.index("sin(x, 2)")
