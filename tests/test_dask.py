@@ -121,3 +121,56 @@ def test_without_the_extra_one_line_and_exit_2(tmp_path):
     r = subprocess.run([EXE, "batch", str(spec), "--scheduler", "tcp://127.0.0.1:1"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--executor dask" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_scheduler_that_goes_away_ends_the_batch_in_one_line_and_resume_finishes(tmp_path):
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    sched_file = tmp_path / "scheduler.json"
+    spec = tmp_path / "s.toml"
+    # jobs of a few seconds each, so the scheduler dies with some pending
+    spec.write_text('[defaults]\nmethods = ["gd"]\nmaxiter = 20000\ngtol = 1e-30\n'
+                    '[[problem]]\nname = "slow"\nobjective = "@rosenbrock"\n'
+                    'dim = { x = 5000 }\nstarts = 6\n')
+    out = tmp_path / "r.jsonl"
+    scheduler = subprocess.Popen([dask, "scheduler", "--scheduler-file", str(sched_file),
+                                  "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+    worker = None
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(sched_file),
+                                   "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        batch = subprocess.Popen([EXE, "batch", str(spec), "--executor", "dask",
+                                  "--scheduler-file", str(sched_file), "--jobs", "1",
+                                  "--out", str(out), "-q"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        while time.time() < deadline + 60 and (not out.exists() or not out.read_text()):
+            time.sleep(0.05)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        _, stderr = batch.communicate(timeout=60)
+    finally:
+        for proc in (scheduler, worker):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert batch.returncode == 1
+    recorded = out.read_text()
+    n = len(recorded.splitlines())
+    assert 1 <= n < 6
+    assert stderr.strip().splitlines() == [
+        f"error: the Dask scheduler ({sched_file}) went away; {n} of 6 jobs are recorded; "
+        "run again with --resume to continue"]
+    # another cluster (a LocalCluster here) finishes the rest, each job once
+    r = subprocess.run([EXE, "batch", str(spec), "--executor", "dask", "--jobs", "2",
+                        "--out", str(out), "--resume", "-q"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().startswith(recorded)
+    recs = lines(out)
+    assert len(recs) == len({x["job_id"] for x in recs}) == 6

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import os
 from typing import Callable, Iterator
@@ -94,6 +95,10 @@ class DaskExecutor:
                 self._client = distributed.Client(self._cluster)
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(f"cannot reach the Dask scheduler {remote}: {exc}") from None
+        # distributed logs a lost scheduler as a traceback (its loggers are
+        # configured when the client starts); the batch says it in one line
+        for name in ("distributed", "distributed.client", "distributed.utils"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         self.where = remote or f"a LocalCluster of {workers} workers"
         self._live: dict = {}      # future -> job
         self._texts: dict = {}     # objective text -> its scattered future
@@ -121,8 +126,9 @@ class DaskExecutor:
                                              return_when="FIRST_COMPLETED")
         except TimeoutError:
             return None
-        except OSError as exc:
-            raise ExecutorError(f"the Dask scheduler ({self.where}) went away: {exc}") from None
+        except (OSError, self._distributed.client.FuturesCancelledError,
+                self._distributed.client.CancelledError):
+            raise ExecutorError(f"the Dask scheduler ({self.where}) went away") from None
         future = next(iter(done))
         job = self._live.pop(future)
         if future.status == "finished":
