@@ -103,6 +103,11 @@ class DaskExecutor:
         self._live: dict = {}      # future -> job
         self._texts: dict = {}     # objective text -> its scattered future
 
+    # Two tasks a worker: the next is on the worker before the last one's
+    # record has made the round trip to this process (throughput on the
+    # 40-job benchmark: 0.70 of local with one, 0.88 with two).
+    queue_depth = 2
+
     @property
     def running(self) -> int:
         return len(self._live)

@@ -33,6 +33,9 @@ class ExecutorError(Exception):
 
 class Executor(Protocol):
     running: int
+    # jobs in flight per worker: a remote executor keeps the next job queued
+    # on the cluster, so a worker never waits a round trip for it
+    queue_depth: int
 
     def submit(self, job: Job) -> None: ...
 
@@ -76,6 +79,8 @@ def _child(run: Callable[[Job], dict], job: Job, conn, parent: int) -> None:
 
 class LocalExecutor:
     """Forked worker processes, one per job, each killed at its deadline."""
+
+    queue_depth = 1
 
     def __init__(self, run: Callable[[Job], dict], timeout: float | None = None,
                  prepare: Callable[[Job], None] | None = None) -> None:

@@ -235,7 +235,8 @@ def read_results(path: str) -> list[dict]:
 
 def run_batch(jobs: Iterable[Job], executor: Executor, workers: int,
               on_result: Callable[[dict], None], poll: float = 0.2) -> bool:
-    """Run jobs, at most ``workers`` at once, taking them from the iterable
+    """Run jobs, at most ``workers`` at once (times the executor's
+    ``queue_depth`` in flight), taking them from the iterable
     only as slots free up; ``on_result`` gets each record the moment it
     exists.  Returns whether Ctrl-C or SIGTERM stopped the run: then nothing
     new starts and running jobs are stopped.  Signals are only looked at
@@ -245,10 +246,11 @@ def run_batch(jobs: Iterable[Job], executor: Executor, workers: int,
 
     pending = iter(jobs)
     more = True
+    limit = workers * executor.queue_depth
     with interrupts.deferred():
         try:
             while not interrupts.requested():
-                while more and executor.running < workers:
+                while more and executor.running < limit:
                     job = next(pending, None)
                     if job is None:
                         more = False
