@@ -6,7 +6,6 @@ or as ``--vars`` says) and packs named values back into z.
 """
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from typing import Any, Iterable, Mapping
@@ -16,7 +15,6 @@ import numpy as np
 from newtonopt.autodiff import Variable, no_grad
 
 from .errors import ObjectiveError
-from .data import check_data
 from .parser import CONSTANTS, FUNCTIONS, Compiler, parse_chunks
 
 MAX_VECTOR = 10 ** 8
@@ -65,6 +63,8 @@ class Objective:
         the same arrays).  Computed once: data are constants while this
         Objective uses them.  SHA-256 is the fastest digest here (~1.3 GB/s)."""
         if self._key is None:
+            import hashlib   # only a compiled run needs it (3 ms of start-up)
+
             digests = tuple((name, a.shape, hashlib.sha256(np.ascontiguousarray(a).data)
                              .hexdigest()) for name, a in sorted(self.data.items()))
             self._key = (self.text, tuple(self.shapes.items()), digests)
@@ -151,7 +151,11 @@ def parse(text: str, dims: Mapping[str, int] | None = None,
     if not isinstance(text, str):
         raise ObjectiveError("the objective must be text")
     dims = _parse_dims(dims)
-    data = check_data(data or {})
+    if data:
+        from .data import check_data
+
+        data = check_data(data)
+    data = data or {}
     if text.strip().startswith("@"):
         if data:
             raise ObjectiveError("--data does not apply to a built-in problem", text, 0)
