@@ -72,6 +72,10 @@ def start_point(obj, x0: Any, seed: int = 0) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
 
+# Compiling by default waits until interpreted evaluations have cost this
+# long (a compile costs a few ms for the small objectives people type).
+AUTO_COMPILE_BUDGET = 0.005
+
 _COMPILED: OrderedDict = OrderedDict()   # (Objective.key(), sign) -> Compiled or the error
 _COMPILED_KEEP = 8
 
@@ -84,16 +88,14 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
     parsed = isinstance(obj, Objective)
     if compile is False or (compile is None and not parsed):
         return None
-    from newtonopt.autodiff.compiled import Compiled
-
     if not parsed:
-        return lambda x: Compiled(f, x)
+        return lambda x: _compiled(f, x)
     key = (obj.key(), sign)
 
     def build(x: np.ndarray):
         if key not in _COMPILED:
             try:
-                _COMPILED[key] = Compiled(f, x)
+                _COMPILED[key] = _compiled(f, x)
             except Exception as exc:  # noqa: BLE001 - remembered, re-raised per run
                 _COMPILED[key] = exc
             while len(_COMPILED) > _COMPILED_KEEP:
@@ -104,7 +106,14 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
             raise found
         return found
 
+    build.cached = lambda: key in _COMPILED     # compiled already: switch at once
     return build
+
+
+def _compiled(f: Callable, x: np.ndarray):
+    from newtonopt.autodiff.compiled import Compiled   # imported when first needed
+
+    return Compiled(f, x)
 
 
 def precompile(obj: Objective, x: np.ndarray, maximize: bool = False) -> None:
@@ -161,7 +170,8 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
     f = obj if sign > 0 else (lambda z: -obj(z))
 
     ev = Evaluator(f, second_order=glob.second_order,
-                   compiler=compiler_for(obj, f, sign, compile))
+                   compiler=compiler_for(obj, f, sign, compile),
+                   compile_budget=0.0 if compile else AUTO_COMPILE_BUDGET)
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
         loop = Loop(ev, glob, gtol=gtol, maxiter=maxiter, callback=callback, sign=sign,

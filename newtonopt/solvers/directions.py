@@ -48,12 +48,15 @@ class Direction:
         return 1.0
 
 
-@dataclass
 class _LastStep:
-    """What N&W eq. 3.60's first trial step needs: g_{k-1}'s_{k-1}."""
+    """What N&W eq. 3.60's first trial step needs: g_{k-1}'s_{k-1}.  (Run
+    states are plain classes: a dataclass costs start-up time to create.)"""
 
-    g: np.ndarray | None = None
-    gs: float | None = None
+    __slots__ = ("g", "gs")
+
+    def __init__(self) -> None:
+        self.g: np.ndarray | None = None
+        self.gs: float | None = None
 
 
 def _rescaled_step(state: _LastStep, g: np.ndarray, p: np.ndarray) -> float:
@@ -114,9 +117,11 @@ class Newton(Direction):
             return p, Note.H_MODIFIED, 0
 
 
-@dataclass
 class _Matrix:
-    h: np.ndarray | None = None
+    __slots__ = ("h",)
+
+    def __init__(self) -> None:
+        self.h: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -256,10 +261,13 @@ class NewtonCG(Direction):
         return z, Note.NONE, 20 * g.size
 
 
-@dataclass
 class _CGState(_LastStep):
-    d: np.ndarray | None = None
-    since_restart: int = 0
+    __slots__ = ("d", "since_restart")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.d: np.ndarray | None = None
+        self.since_restart = 0
 
 
 @dataclass(frozen=True)
