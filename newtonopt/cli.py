@@ -231,6 +231,10 @@ def _start_text(obj, x, x0: str | None, seed: int) -> str:
     return f"{fmt.point(obj.unpack(x))} ({origin})"
 
 
+def _data_shapes(obj) -> dict[str, tuple]:
+    return {name: value.shape for name, value in getattr(obj, "data", {}).items()}
+
+
 # -- commands ----------------------------------------------------------------------------
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -289,7 +293,8 @@ def _minimize_shown(obj, x, method: str, opts: dict):
     console, show = _talk(opts)
     stream = None
     if show:
-        tables.header(console, obj.text, method, _start_text(obj, x, opts["x0"], opts["seed"]))
+        tables.header(console, obj.text, method, _start_text(obj, x, opts["x0"], opts["seed"]),
+                      _data_shapes(obj))
         label = "radius" if method == "trust-ncg" else "step"
         stream = tables.TraceStream(console, opts["every"], label)
     res = _solve(obj, x, method, opts, callback=stream)
@@ -351,7 +356,7 @@ def compare(objective: str, methods: str, **opts: Any) -> None:
         console, chatty = _talk(opts)
         if chatty:
             tables.header(console, obj.text, ", ".join(names),
-                          _start_text(obj, x, opts["x0"], opts["seed"]))
+                          _start_text(obj, x, opts["x0"], opts["seed"]), _data_shapes(obj))
         results, crashed = [], False
         width = max(map(len, names))
         for method in names:

@@ -380,3 +380,12 @@ def test_batch_spec_binds_data_relative_to_the_spec(tmp_path):
     result = CliRunner().invoke(main, ["batch", str(spec), "--out", str(out) + "2"])
     assert result.exit_code == 2
     assert "s.toml:4" in result.output and "does not exist" in result.output
+
+
+def test_the_run_header_names_the_data_and_their_shapes():
+    result = CliRunner().invoke(main, [
+        "minimize", "sum(softplus(-y * (X @ w)))", "--dim", "w=5", "--x0", "w=0",
+        "--data", "X=" + os.path.join(DATA, "logistic_X.csv"),
+        "--data", os.path.join(DATA, "logistic_y.csv"), "--maxiter", "2"],
+        env={"NO_COLOR": "1"})
+    assert "data: y[400], X[400×5]" in result.output

@@ -45,7 +45,9 @@ def line(console: Console, text: str) -> None:
     console.print(Text(text))
 
 
-def header(console: Console, objective: str, method: str, start: str) -> None:
+def header(console: Console, objective: str, method: str, start: str,
+           data: dict[str, tuple] | None = None) -> None:
+    """The run's first lines; ``data``: the bound data's names and shapes."""
     out = Text()
     out.append("newtonopt ", style="bold")
     out.append(short(objective))
@@ -53,6 +55,10 @@ def header(console: Console, objective: str, method: str, start: str) -> None:
     out.append(method, style="bold")
     out.append("\nstart: ", style="dim")
     out.append(start)
+    if data:
+        out.append("\ndata: ", style="dim")
+        out.append(", ".join(f"{name}[{'×'.join(map(str, shape))}]" if shape else name
+                             for name, shape in data.items()))
     console.print(out)
 
 
