@@ -164,7 +164,8 @@ def _read_npy(path: str) -> np.ndarray:
                              f"got {array.dtype} of shape {array.shape}")
     array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.all(np.isfinite(array)):
-        where = np.unravel_index(int(np.argmin(np.isfinite(array))), array.shape)
+        where = tuple(int(i) for i in np.unravel_index(int(np.argmin(np.isfinite(array))),
+                                                       array.shape))
         raise ObjectiveError(f"{path}: element {list(where)} is {array[where]}; "
                              "data must be finite")
     return array
@@ -209,7 +210,9 @@ def _explain(path: str, delimiter: str | None, skip: int, header: list[str] | No
                                      f"{'header has' if header else 'first row has'} {width}")
             for col, cell in enumerate(cells, start=1):
                 if not _is_number(cell):
-                    raise ObjectiveError(f"{path}:{number}:{col}: {cell!r} is not a number")
+                    hint = " (values are separated by commas, tabs or blanks)" \
+                        if ";" in cell else ""
+                    raise ObjectiveError(f"{path}:{number}:{col}: {cell!r} is not a number{hint}")
                 if finite and not np.isfinite(float(cell)):
                     raise ObjectiveError(f"{path}:{number}:{col}: {cell} in data; every "
                                          "value must be finite")
