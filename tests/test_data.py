@@ -388,4 +388,4 @@ def test_the_run_header_names_the_data_and_their_shapes():
         "--data", "X=" + os.path.join(DATA, "logistic_X.csv"),
         "--data", os.path.join(DATA, "logistic_y.csv"), "--maxiter", "2"],
         env={"NO_COLOR": "1"})
-    assert "data: y[400], X[400×5]" in result.output
+    assert "data: X[400×5], y[400]" in result.output     # in the order bound

@@ -225,8 +225,8 @@ def _compile(text: str, dims: dict[str, int], order: list[str] | None,
         raise ObjectiveError(f"--dim names {', '.join(unused)}, which the objective "
                              "does not use", shown or text, None)
     shapes = {name: ((dims[name],) if name in dims else ()) for name in names}
-    data = {name: constants[name] for name in compiler.used_constants} if problem is None \
-        else None
+    data = {name: value for name, value in (constants or {}).items()    # in the order given
+            if name in compiler.used_constants} if problem is None else None
     return Objective(shown or text, names, shapes, node.evaluator(), problem, params,
                      compiler.vector_ops, data)
 
