@@ -346,3 +346,35 @@ def test_a_bad_term_in_a_group_is_reported_at_its_own_column():
     with pytest.raises(ObjectiveError, match="sin\\(\\) takes 1 argument") as info:
         parse(text)
     assert info.value.column == text.index("sin(x, 2)")
+
+
+def test_a_long_typed_sum_is_grouped_by_text_and_gives_the_written_value():
+    # > 256 terms: groups are found on the text, parsed once, checked
+    # against their own AST (hex literals fail that check and go the
+    # ordinary way), and every term keeps its sign
+    rng = np.random.default_rng(5)
+    c = rng.uniform(0.1, 2.0, 400)
+    parts, reference = ["-x[0]^2"], [lambda z: -z[0] ** 2]
+    for k in range(400):
+        if k % 4 == 0:
+            parts.append(f"- {c[k]:.6f}*exp(-{c[k]:.6f}*x[1])")
+            reference.append(lambda z, k=k: -float(f"{c[k]:.6f}") * np.exp(-float(f"{c[k]:.6f}") * z[1]))
+        elif k % 4 == 1:
+            parts.append(f"+ ({c[k]:.6f} - x[2])^2")
+            reference.append(lambda z, k=k: (float(f"{c[k]:.6f}") - z[2]) ** 2)
+        elif k % 4 == 2:
+            parts.append(f"+ 0x{k:x}*x[0]*1e-3")
+            reference.append(lambda z, k=k: k * z[0] * 1e-3)
+        else:
+            parts.append(f"+ sin(x[{k % 3}] + {k})")
+            reference.append(lambda z, k=k: np.sin(z[k % 3] + k))
+    text = " ".join(parts)
+    obj = parse(text, dims={"x": 3})
+    z = np.array([0.3, -0.7, 1.1])
+    want = sum(f(z) for f in reference)
+    assert obj.value(z) == pytest.approx(want, rel=1e-12)
+    e = 1e-6
+    fd = [(sum(f(z + e * np.eye(3)[i]) for f in reference)
+           - sum(f(z - e * np.eye(3)[i]) for f in reference)) / (2 * e) for i in range(3)]
+    np.testing.assert_allclose(no.grad(obj, z), fd, rtol=1e-7)
+    assert obj.vector_ops < 60          # 401 terms, a handful of templates
