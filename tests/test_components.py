@@ -279,6 +279,7 @@ def test_options_reach_the_presets():
     (lambda: no.Method(no.BFGS(), "wolfe"), "search is StrongWolfe"),
     (lambda: no.StrongWolfe(c1=0.5, c2=0.1), "0 < c1 < c2 < 1"),
     (lambda: no.LBFGS(memory=0), "at least 1"),
+    (lambda: no.ConjugateGradient(eta=0.0), "eta > 0"),
     (lambda: no.TrustRegion(radius=-1.0), "0 < radius"),
     (lambda: no.FixedStep(lr=0.0), "positive"),
     (lambda: no.minimize("x^2", method=no.PRESETS["gd"], lr=0.1), "configure a preset"),

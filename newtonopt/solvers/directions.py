@@ -289,6 +289,10 @@ class ConjugateGradient(Direction):
     eta: float = 0.01
     restart: float = 6.0
 
+    def __post_init__(self) -> None:
+        if not (self.eta > 0 and self.restart > 0):
+            raise ValueError("ConjugateGradient needs eta > 0 and restart > 0")
+
     def start(self, n):
         return _CGState()
 
