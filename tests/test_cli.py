@@ -265,3 +265,23 @@ def test_objective_may_start_with_a_minus():
     assert res["x"] == pytest.approx({"x": 1.0, "y": -2.0}, abs=1e-10)
     r = CliRunner().invoke(cli, ["minimize", "x^2", "--maxitr", "3"])
     assert r.exit_code == 2 and "--maxitr" in r.output     # a misspelt option still fails
+
+
+def test_radius_reaches_the_trust_regions_from_the_cli_and_specs(tmp_path):
+    # the first step of trust-exact from (-1.2, 1) is capped by the radius
+    r = run("minimize", "@rosenbrock", "--method", "trust-exact", "--radius", "0.01",
+            "--format", "json")
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.output)["trace"][1]
+    assert first["step"] == pytest.approx(0.01) and first["dx_norm"] <= 0.01 * (1 + 1e-12)
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[problem]]\nname = "r"\nobjective = "@rosenbrock"\n'
+                    'methods = ["trust-ncg"]\nradius = 0.01\n')
+    out = tmp_path / "r.jsonl"
+    r = run("batch", str(spec), "--out", str(out), "--trace", "-q")
+    assert r.exit_code == 0, r.output
+    record = json.loads(out.read_text())
+    assert record["status"] == "converged" and record["trace"][1]["step"] == pytest.approx(0.01)
+    spec.write_text('[[problem]]\nname = "r"\nobjective = "@rosenbrock"\nradius = 0\n')
+    r = run("batch", str(spec), "--out", str(tmp_path / "x.jsonl"))
+    assert r.exit_code == 2 and "radius must be a number in (0, 1000]" in r.output
