@@ -378,3 +378,11 @@ def test_a_long_typed_sum_is_grouped_by_text_and_gives_the_written_value():
            - sum(f(z - e * np.eye(3)[i]) for f in reference)) / (2 * e) for i in range(3)]
     np.testing.assert_allclose(no.grad(obj, z), fd, rtol=1e-7)
     assert obj.vector_ops < 60          # 401 terms, a handful of templates
+
+
+@pytest.mark.parametrize("terms", [10, 300])
+def test_a_placeholder_name_in_a_grouped_term_is_still_refused(terms):
+    text = " + ".join(f"({k}.5 - x)^2*_k0" for k in range(terms))
+    with pytest.raises(ObjectiveError, match="names may not start with '_'") as info:
+        parse(text)
+    assert info.value.column == text.index("_k0")

@@ -861,6 +861,8 @@ def _template(node: ast.AST) -> tuple[tuple, list[float]] | None:
     def walk(n: ast.AST):
         kind = type(n)
         if kind is ast.Name:
+            if n.id.startswith("_"):        # the placeholders' names: users' are refused
+                raise _NotElementwise
             return n.id
         if kind is ast.Constant:
             value = n.value
