@@ -337,17 +337,21 @@ def _text_groups(text: str, marks: list[tuple[int, str]], end: int,
     keyed: dict[tuple, list[int]] = {}
     numbers: list[list[float] | None] = []
     for i, (a, b) in enumerate(zip(starts, stops)):
-        found, key = [], []
-        try:
-            for m in _FREE_NUMBER.finditer(text, a, b):
-                if m.group(2) is not None:
+        found, pieces, last = [], [], a      # one pass: the numbers and the key
+        for m in _FREE_NUMBER.finditer(text, a, b):
+            pieces.append(text[last:m.start()])
+            pieces.append(m.group(1) or "#")
+            last = m.end()
+            if m.group(2) is not None:
+                try:
                     found.append(float(m.group(2)))
-        except ValueError:
-            found = None
-        key = _FREE_NUMBER.sub(lambda m: m.group(1) or "#", text[a:b]).replace(" ", "")
+                except ValueError:       # not a float literal: the ordinary road
+                    found = None
+                    break
         numbers.append(found)
         if found is not None:
-            keyed.setdefault((signs[i], key), []).append(i)
+            pieces.append(text[last:b])
+            keyed.setdefault((signs[i], "".join(pieces).replace(" ", "")), []).append(i)
     grouped: set[int] = set()
     groups = []
     for (sign, _), members in keyed.items():
