@@ -49,8 +49,6 @@ def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
 class Steihaug:
     """Steihaug-Toint truncated CG for the trust-region subproblem."""
 
-    dense = False
-
     def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
         """Approximate minimizer p of the model in the ball, with Hp (built
         alongside, so the model value costs no extra product), notes and
@@ -135,8 +133,6 @@ def more_sorensen(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarr
 @dataclass(frozen=True)
 class MoreSorensen:
     """The nearly exact trust-region step on the dense Hessian."""
-
-    dense = True
 
     def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
         h = ev.hessian(x)
