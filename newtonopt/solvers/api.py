@@ -90,23 +90,26 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
         return None
     if not parsed:
         return lambda x: _compiled(f, x)
-    key = (obj.key(), sign)
+
+    def key() -> tuple:     # hashes the data: taken only when compiling is considered
+        return (obj.key(), sign)
 
     def build(x: np.ndarray):
-        if key not in _COMPILED:
+        k = key()
+        if k not in _COMPILED:
             try:
-                _COMPILED[key] = _compiled(f, x)
+                _COMPILED[k] = _compiled(f, x)
             except Exception as exc:  # noqa: BLE001 - remembered, re-raised per run
-                _COMPILED[key] = exc
+                _COMPILED[k] = exc
             while len(_COMPILED) > _COMPILED_KEEP:
                 _COMPILED.popitem(last=False)
-        _COMPILED.move_to_end(key)
-        found = _COMPILED[key]
+        _COMPILED.move_to_end(k)
+        found = _COMPILED[k]
         if isinstance(found, Exception):
             raise found
         return found
 
-    build.cached = lambda: key in _COMPILED     # compiled already: switch at once
+    build.cached = lambda: key() in _COMPILED     # compiled already: switch at once
     return build
 
 
