@@ -46,8 +46,11 @@ def test_methods_reach_the_known_minimum(method, name, n):
     assert res.status is Status.CONVERGED, res.message
     assert res.success and res.grad_norm <= 1e-8
     assert res.curvature["verdict"] in ("minimum", "not certified")
-    if method in ("newton", "trust-exact") and (name, n) == ("rosenbrock", 100):
-        # both go to the published local minimum near (-1, 1, ..., 1)
+    if (name, n) == ("rosenbrock", 100) and (method in ("newton", "trust-exact")
+                                            or res.x[0] < 0):
+        # newton and trust-exact go to the published local minimum near
+        # (-1, 1, ..., 1); bfgs does too (scipy's BFGS, whose line search
+        # differs in detail, goes to the global one)
         assert res.fun == pytest.approx(ROSEN100_LOCAL_F, rel=1e-12)
         assert res.x[0] == pytest.approx(-0.9932861, abs=1e-6)
         assert res.curvature["verdict"] == "minimum"
@@ -128,7 +131,12 @@ def test_work_within_1_5x_of_scipy_with_exact_derivatives(method, name, n):
         # scipy's Newton-CG stalls on Powell's singular function (5000+ iterations).
         assert (method, name) == ("newton-cg", "powell")
         return
-    np.testing.assert_allclose(ours.x, ref.x, atol=1e-2 if name == "powell" else 1e-4)
+    if (method, name, n) == ("bfgs", "rosenbrock", 100):
+        # ours reaches the published local minimum near (-1, 1, ..., 1), scipy's
+        # the global one: both are minima, the paths part at the second line search
+        assert ours.fun == pytest.approx(ROSEN100_LOCAL_F, rel=1e-12)
+    else:
+        np.testing.assert_allclose(ours.x, ref.x, atol=1e-2 if name == "powell" else 1e-4)
     assert ours.nit <= 1.5 * ref.nit
     assert ours.nfev <= 1.5 * ref.nfev
     assert ours.njev <= 1.5 * ref.njev
@@ -153,7 +161,9 @@ def test_overflow_ends_non_finite(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_unbounded_below_ends_cleanly(method):
     res = no.minimize("-x^2 - y^2", x0="x=0.5,y=0.1", method=method, maxiter=200)
-    assert res.status in (Status.LINE_SEARCH_FAILED, Status.MAXITER, Status.NON_FINITE)
+    # precision_limited: at |f| ~ 1e37 no step changes x any more (lbfgs)
+    assert res.status in (Status.LINE_SEARCH_FAILED, Status.MAXITER, Status.NON_FINITE,
+                          Status.PRECISION_LIMITED)
     assert res.fun < -100 and not res.success
 
 

@@ -97,7 +97,7 @@ PRESETS: dict[str, Method] = {
     "newton": Method(Newton(), Backtracking()),
     "bfgs": Method(BFGS(), StrongWolfe()),
     "lbfgs": Method(LBFGS(), StrongWolfe()),
-    "cg": Method(ConjugateGradient(), StrongWolfe(c2=0.1)),
+    "cg": Method(ConjugateGradient(), StrongWolfe(c2=0.2)),
     "newton-cg": Method(NewtonCG(), StrongWolfe()),
     "trust-ncg": Method(NewtonCG(), TrustRegion(Steihaug())),
     "trust-exact": Method(Newton(), TrustRegion(MoreSorensen())),
