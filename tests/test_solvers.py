@@ -109,7 +109,7 @@ def test_saddle_is_not_success_for_bfgs():
 
 # -- against scipy ---------------------------------------------------------------
 
-SCIPY = {"bfgs": ("BFGS", {"gtol": 1e-8}), "lbfgs": ("L-BFGS-B", {"gtol": 1e-8, "ftol": 1e-15}),
+SCIPY = {"bfgs": ("BFGS", {"gtol": 1e-8}), "cg": ("CG", {"gtol": 1e-8}), "lbfgs": ("L-BFGS-B", {"gtol": 1e-8, "ftol": 1e-15}),
          "newton-cg": ("Newton-CG", {"xtol": 1e-14}), "trust-ncg": ("trust-ncg", {"gtol": 1e-8})}
 
 
