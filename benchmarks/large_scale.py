@@ -3,6 +3,7 @@ given jax.jit derivatives (what an expert would use instead).
 
     python benchmarks/large_scale.py              # n = 100,000 (about 5 minutes)
     python benchmarks/large_scale.py --n 10000    # quicker
+    python benchmarks/large_scale.py --check      # the curvature check's HVPs, n = 10^4
 
 Functions from N. Andrei, "An unconstrained optimization test functions
 collection" (2008) and CUTEst, written once in our objective language and
@@ -131,6 +132,23 @@ def scipy_jax(f, x0: np.ndarray) -> tuple[float, float, np.ndarray, int]:
     return second, first - second, res.x, int(res.nit)
 
 
+def check_cost(n: int) -> None:
+    """What the final curvature check adds to each solve, in HVPs."""
+    import newtonopt as no
+
+    rows = []
+    for name, text, _, x0 in functions(n):
+        obj = no.parse(text, dims={"x": n})
+        for method in ("newton-cg", "trust-ncg"):
+            res = no.minimize(obj, x0, method=method, maxiter=5000)
+            check = res.curvature["nhvp"]
+            rows.append([name, method, str(res.status), str(res.nhvp), str(check),
+                         f"{100 * check / max(res.nhvp, 1):.0f} %", res.curvature["verdict"]])
+    print(f"n = {n:,}: the curvature check's HVPs against the solve's\n")
+    print(table(["function", "method", "status", "solve HVPs", "check HVPs", "check / solve",
+                 "verdict"], rows))
+
+
 def main() -> None:
     try:
         import jax
@@ -138,6 +156,9 @@ def main() -> None:
         sys.exit("large_scale.py needs jax (pip install jax): it is the reference")
     jax.config.update("jax_enable_x64", True)
     n = int(sys.argv[sys.argv.index("--n") + 1]) if "--n" in sys.argv else 100_000
+    if "--check" in sys.argv:
+        check_cost(n if "--n" in sys.argv else 10_000)
+        return
     rows, ratios = [], []
     for name, text, jf, x0 in functions(n):
         grad = jax.jit(jax.grad(jf))

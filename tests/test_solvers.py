@@ -9,7 +9,7 @@ import newtonopt as no
 import newtonopt.functions as F
 from newtonopt.expr import parse
 from newtonopt.problems import PROBLEMS
-from newtonopt.solvers import METHODS, Status
+from newtonopt.solvers import METHODS, Note, Status
 
 SMALL = [("rosenbrock", 2), ("rosenbrock", 100), ("himmelblau", None), ("beale", None),
          ("powell", None), ("wood", None), ("quadratic", None)]
@@ -276,6 +276,33 @@ def test_a_million_variables_with_hvps_only(method):
     # Each 2x2 block's Hessian at the minimum is [[802, -400], [-400, 200]].
     lam = np.linalg.eigvalsh([[802.0, -400.0], [-400.0, 200.0]])
     assert res.curvature["min_eigenvalue"] == pytest.approx(lam[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "trust-ncg"])
+def test_a_saddle_the_gradient_never_sees_is_found_by_the_random_probe(method):
+    # f = sum(x^2) - 2 x0^2 + x0^4 from x0 = 1e-9: g has no component along
+    # e_0 to speak of, so every CG Krylov space misses the negative curvature
+    # there and the run stops at the saddle (f = 0) without the check.  The
+    # check's Lanczos starts from a random vector (n = 3000 > DENSE_LIMIT),
+    # finds lambda = -2 and the method leaves to the minimum f = -1/4.
+    x0 = np.full(3000, 0.5)
+    x0[0] = 1e-9
+    text = "sum(x^2) - 2*x[0]^2 + x[0]^4"
+    blind = no.minimize(text, x0=x0, method=method, dims={"x": 3000},
+                        check_curvature_at_end=False)
+    assert blind.fun == pytest.approx(0.0, abs=1e-12)
+    res = no.minimize(text, x0=x0, method=method, dims={"x": 3000})
+    assert res.status is Status.CONVERGED and res.curvature["method"] == "lanczos"
+    assert res.fun == pytest.approx(-0.25, abs=1e-12)
+    assert any(row["notes"] & Note.ESCAPE for row in res.trace)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "trust-ncg"])
+@pytest.mark.parametrize("problem", ["@powell", "@ext-rosenbrock"])
+def test_the_curvature_check_adds_at_most_a_tenth_of_the_hvps(method, problem):
+    res = no.minimize(problem, method=method, dims={"x": 10_000})
+    assert res.status is Status.CONVERGED and res.curvature["verdict"] == "minimum"
+    assert res.curvature["nhvp"] <= 0.1 * res.nhvp
 
 
 def test_an_accepted_step_that_changes_nothing_ends_precision_limited():

@@ -3,12 +3,21 @@
 Dense ``eigh`` of the Hessian for n <= ``DENSE_LIMIT``; above, the Lanczos
 iteration on Hessian-vector products (Golub & Van Loan, Alg. 10.1.1; Saad,
 "Numerical Methods for Large Eigenvalue Problems", §6.6).  Lanczos keeps
-three vectors, not the Krylov basis, so n = 10^6 stays within a few arrays;
-it stops once both extreme Ritz values have settled (at least
-``_MIN_STEPS`` steps), and the Ritz vector, wanted only at a saddle, comes
-from a second identical pass.
+three vectors, not the Krylov basis, so n = 10^6 stays within a few arrays.
 Without reorthogonalization Ritz values can repeat ("ghosts") but the
 extreme ones converge first, and those are all a verdict needs.
+
+It stops as soon as the sign of lambda_min is decided (``_decided``).  Ritz
+values lie inside the spectrum, theta_1 >= lambda_min and theta_k <=
+lambda_max, so theta_1 < 0 < theta_k proves a saddle at once.  That
+lambda_min > 0 cannot be proved from a Krylov space; the search stops when
+theta_1 has settled (its residual bound within 1 % of it, Saad Thm 6.3)
+after at least ``_MIN_STEPS`` steps.  A random start is what makes this a
+test: started from the gradient instead (the last CG solve's Krylov space,
+free of cost) it would call the saddle of x^2 - y^2 + y^4 that newton-cg
+reaches from (0.5, 1e-9) a minimum, because g has no component along y
+there.  The Ritz vector, wanted only to leave a saddle, comes from a second
+identical pass.
 """
 from __future__ import annotations
 
@@ -33,7 +42,7 @@ class Curvature:
 
     @property
     def verdict(self) -> str:
-        scale = _TOL * max(1.0, abs(self.min_eigenvalue), abs(self.max_eigenvalue))
+        scale = _zero(self.min_eigenvalue, self.max_eigenvalue)
         if self.min_eigenvalue > scale:
             return "minimum"
         if self.min_eigenvalue < -scale:
@@ -65,9 +74,10 @@ def _recurrence(matvec: Callable[[np.ndarray], np.ndarray], n: int, seed: int):
 def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
             want_vector: bool, seed: int = 0) -> Curvature:
     """Extreme eigenvalues of a symmetric operator from at most ``steps``
-    Lanczos steps, fewer once they have settled (``_settled``).  The Ritz
-    vector of the smallest, when wanted and that eigenvalue is negative
-    (a saddle to escape), comes from a second pass of the same length."""
+    Lanczos steps, fewer once the sign of the smallest is decided
+    (``_decided``).  The Ritz vector of the smallest, when wanted and that
+    eigenvalue is negative (a saddle to escape), comes from a second pass
+    of the same length."""
     alphas: list[float] = []
     betas: list[float] = []
     theta = s = None
@@ -75,10 +85,10 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
         alphas.append(alpha)
         betas.append(beta)
         theta, s = _ritz(alphas, betas)
-        if len(alphas) >= _MIN_STEPS and _settled(theta, s, beta):
+        if _decided(theta, s, beta, len(alphas), want_vector):
             break
     vector = None
-    if want_vector and theta[0] < 0:
+    if want_vector and theta[0] < -_zero(theta[0], theta[-1]):
         vector = np.zeros(n)
         for (q, _, _), c in zip(_recurrence(matvec, n, seed), s[:, 0]):
             vector += c * q
@@ -86,8 +96,8 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
     return Curvature(float(theta[0]), float(theta[-1]), vector, "lanczos")
 
 
-_MIN_STEPS = 10      # before an early stop: the extremes of a random start emerge first
-_SETTLED = 1e-3      # relative residual bound of a settled extreme Ritz value
+_MIN_STEPS = 5       # before a "minimum": the extremes of a random start emerge first
+_SETTLED = 1e-2      # relative residual bound of a settled Ritz value
 
 
 def _ritz(alphas: list[float], betas: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -96,13 +106,29 @@ def _ritz(alphas: list[float], betas: list[float]) -> tuple[np.ndarray, np.ndarr
     return np.linalg.eigh(t)
 
 
-def _settled(theta: np.ndarray, s: np.ndarray, beta: float) -> bool:
-    """Both extreme Ritz values have residual bounds beta |s_last| (each is
-    that close to an eigenvalue: Saad, Thm 6.3's a posteriori bound) within
-    ``_SETTLED`` of their size, and the smallest is bounded away from 0,
-    so its sign, what the verdict reads, is settled."""
-    low, high = beta * abs(s[-1, 0]), beta * abs(s[-1, -1])
-    return low <= _SETTLED * abs(theta[0]) and high <= _SETTLED * abs(theta[-1])
+def _zero(low: float, high: float) -> float:
+    """Eigenvalues below this in size count as zero, given the extremes."""
+    return _TOL * max(1.0, abs(low), abs(high))
+
+
+def _decided(theta: np.ndarray, s: np.ndarray, beta: float, k: int,
+             want_vector: bool) -> bool:
+    """Is the verdict settled after k steps?  theta_1 < 0 < theta_k proves a
+    saddle; theta_1 and theta_k both negative need theta_k settled (a
+    maximum); otherwise theta_1 must settle: beta |s_k1| (an eigenvalue lies
+    that close to theta_1, Saad Thm 6.3) within ``_SETTLED`` of its size, or
+    of the zero tolerance when theta_1 is within it ("not certified").  A
+    saddle to leave (``want_vector``) also waits for theta_1 to settle: the
+    escape goes along its Ritz vector, best when that has converged."""
+    zero = _zero(theta[0], theta[-1])
+
+    def settled(i: int) -> bool:
+        return k >= _MIN_STEPS and beta * abs(s[-1, i]) <= _SETTLED * max(abs(theta[i]), zero)
+
+    if theta[0] < -zero:
+        proven = theta[-1] > zero or settled(-1)
+        return proven and (settled(0) or not want_vector)
+    return settled(0)
 
 
 def curvature(hessian: Callable[[], np.ndarray],
