@@ -104,6 +104,8 @@ class _Builder:
             index = self.by_key[node_key]
         else:
             index = len(self.nodes)
+            if "op" in fields:
+                fields["op"] = _parameters_of(fields["op"])   # only for a new node
             self.nodes.append(Node(index, shape=tuple(np.shape(var.data)), **fields))
             for a in self.nodes[index].args:
                 self.nodes[a].users.append(index)
@@ -139,7 +141,7 @@ class _Builder:
                 stack.extend((x, False) for x in f.inputs if id(x) not in self.of_var)
                 continue
             args = tuple(self.of_var[id(x)] for x in f.inputs)
-            self._add(var, _op_key(f, args), kind="op", op=_parameters_of(f), args=args)
+            self._add(var, _op_key(f, args), kind="op", op=f, args=args)
         return self.of_var[id(root)]
 
 

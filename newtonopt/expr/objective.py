@@ -63,11 +63,7 @@ class Objective:
         the same arrays).  Computed once: data are constants while this
         Objective uses them.  SHA-256 is the fastest digest here (~1.3 GB/s)."""
         if self._key is None:
-            import hashlib   # only a compiled run needs it (3 ms of start-up)
-
-            digests = tuple((name, a.shape, hashlib.sha256(np.ascontiguousarray(a).data)
-                             .hexdigest()) for name, a in sorted(self.data.items()))
-            self._key = (self.text, tuple(self.shapes.items()), digests)
+            self._key = (self.text, tuple(self.shapes.items()), _digests(self.data))
         return self._key
 
     def split(self, z: Variable) -> dict[str, Variable]:
@@ -265,3 +261,13 @@ def _builtin(text: str, dims: dict[str, int], vars) -> Objective:
         dims = {**dims, "x": n}
     constants = problem.constants(dims.get("x", 0), params) if problem.constants else None
     return _compile(problem.text, dims, None, constants, problem, params, shown=text)
+
+
+def _digests(data: dict[str, np.ndarray]) -> tuple:
+    """(name, shape, SHA-256 of the bytes) of each array, by name."""
+    if not data:
+        return ()
+    import hashlib   # only a compiled run with data needs it (3 ms of start-up)
+
+    return tuple((name, a.shape, hashlib.sha256(np.ascontiguousarray(a).data).hexdigest())
+                 for name, a in sorted(data.items()))

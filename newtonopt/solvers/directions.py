@@ -116,9 +116,9 @@ class Newton(Direction):
     def compute(self, state, ev, x, f, g):
         h = ev.hessian(x)
         try:
-            low = np.linalg.cholesky(h)
-            p = -np.linalg.solve(low.T, np.linalg.solve(low, g))
-            return p, Note.NONE, 0
+            np.linalg.cholesky(h)   # the test for positive definiteness
+            # numpy has no triangular solve: one LU of H costs less than two of L
+            return -np.linalg.solve(h, g), Note.NONE, 0
         except np.linalg.LinAlgError:
             lam, q = np.linalg.eigh(h)
             floor = np.sqrt(EPS) * max(np.max(np.abs(lam)), 1e-300)
