@@ -2,6 +2,9 @@
 iteration counts, and the edge cases that must end in a clean status."""
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -261,6 +264,26 @@ def test_python_callable_and_result_access():
         no.minimize("x^2", method="simplex")
     with pytest.raises(no.ObjectiveError):
         no.minimize("x^2", x0={"x": float("nan")})
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "trust-ncg", "lbfgs", "cg"])
+def test_no_reference_cycle_keeps_arrays_alive(method):
+    # A dead point's arrays must go when its last reference does, not when
+    # the cyclic gc next runs (which big arrays never prompt): a closure on
+    # the point kept ~130 MB of states alive at n = 10^5, 1.2 GB at 10^6.
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        res = no.minimize("@ext-rosenbrock", method=method, dims={"x": 100_000})
+        before = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        freed = before - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert res.status is Status.CONVERGED
+    assert freed < 1e6   # bytes: one x is 0.8 MB
 
 
 @pytest.mark.slow

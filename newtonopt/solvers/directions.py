@@ -115,15 +115,24 @@ class Newton(Direction):
 
     def compute(self, state, ev, x, f, g):
         h = ev.hessian(x)
-        try:
-            np.linalg.cholesky(h)   # the test for positive definiteness
-            # numpy has no triangular solve: one LU of H costs less than two of L
-            return -np.linalg.solve(h, g), Note.NONE, 0
-        except np.linalg.LinAlgError:
-            lam, q = np.linalg.eigh(h)
-            floor = np.sqrt(EPS) * max(np.max(np.abs(lam)), 1e-300)
-            p = -q @ ((q.T @ g) / np.maximum(np.abs(lam), floor))
-            return p, Note.H_MODIFIED, 0
+        p = newton_step(h, g)
+        if p is not None:
+            return p, Note.NONE, 0
+        lam, q = np.linalg.eigh(h)
+        floor = np.sqrt(EPS) * max(np.max(np.abs(lam)), 1e-300)
+        p = -q @ ((q.T @ g) / np.maximum(np.abs(lam), floor))
+        return p, Note.H_MODIFIED, 0
+
+
+def newton_step(h: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """-H^{-1} g when H is positive definite (its Cholesky factorization
+    exists), else None.  numpy has no triangular solve, so the factor only
+    tests; one LU solve of H costs less than two of the factor."""
+    try:
+        np.linalg.cholesky(h)
+        return -np.linalg.solve(h, g)
+    except np.linalg.LinAlgError:
+        return None
 
 
 class _Matrix:

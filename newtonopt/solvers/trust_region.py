@@ -14,7 +14,9 @@ Two subproblem solvers:
   one eigendecomposition H = Q diag(l) Q' per iteration, where ||p(lam)||^2
   = sum (q_i'g)^2 / (l_i + lam)^2 is explicit, so Newton's method on the
   secular equation 1/||p(lam)|| = 1/radius (N&W eq. 4.44) costs O(n) a step;
-  safeguarded by bisection on a bracket.  The hard case (g orthogonal to
+  safeguarded by bisection on a bracket; an interior step (H positive
+  definite, ||H^{-1} g|| <= radius) is found first, by Cholesky and a
+  solve, without the eigendecomposition.  The hard case (g orthogonal to
   the eigenspace of l_1 < 0 and ||p(-l_1)|| < radius) adds the eigenvector:
   p = p(-l_1) + tau z, ||p|| = radius (N&W eq. 4.45).  Dense H: n up to a
   few thousand.
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .directions import newton_step
 from .evaluator import Evaluator
 from .linesearch import NOISE
 from .result import Note, Outcome, Status
@@ -86,7 +89,12 @@ _SECULAR_STEPS = 100
 
 def more_sorensen(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarray, float, Note]:
     """The minimizer p of g'p + p'hp/2 over ||p|| <= radius, its
-    multiplier lam, and notes (module docstring)."""
+    multiplier lam, and notes (module docstring).  An interior Newton step
+    (H positive definite, ||H^{-1} g|| <= radius: lam = 0) needs no
+    eigendecomposition, only a Cholesky test and a solve."""
+    p = newton_step(h, g)
+    if p is not None and np.linalg.norm(p) <= radius:
+        return p, 0.0, Note.NONE
     l, q = np.linalg.eigh(h)
     a = q.T @ g
     l1 = float(l[0])
