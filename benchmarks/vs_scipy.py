@@ -3,6 +3,7 @@
     python benchmarks/vs_scipy.py            # everything (about 2 minutes)
     python benchmarks/vs_scipy.py --quick    # skip n = 10^6
     python benchmarks/vs_scipy.py --only osborne1   # rows whose problem contains the text
+    python benchmarks/vs_scipy.py --only "@rosenbrock n=100"   # (not n=1000)
 
 Each run is its own process, so peak memory (ru_maxrss, interpreter and
 numpy included) belongs to that run alone.  scipy gets exact derivatives:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -167,8 +169,8 @@ def main() -> None:
     rows = []
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
     for method, problem, n in cases("--quick" in sys.argv):
-        if only not in f"{problem} n={n}":
-            continue
+        if not re.search(re.escape(only) + r"(?!\d)", f"{problem} n={n}"):
+            continue   # "n=100" is not "n=1000"
         ours = spawn("newtonopt", method, problem, n)
         ref = spawn("scipy", method, problem, n) if method in SCIPY else None
         label = f"{problem} n={n:,}" if n else problem

@@ -50,7 +50,8 @@ class _Point:
         self.leaf = self.y = self.state = self.grad = self.replay = self.dense = None
 
     def at(self, x: np.ndarray) -> bool:
-        return x is self.x or np.array_equal(x, self.x)
+        # (np.array_equal costs 3x as much in argument handling at small n)
+        return x is self.x or (x.shape == self.x.shape and bool((x == self.x).all()))
 
 
 class Evaluator:
