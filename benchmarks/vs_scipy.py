@@ -1,6 +1,6 @@
 """newtonopt against scipy.optimize.minimize, method by method.
 
-    python benchmarks/vs_scipy.py            # everything (about 2 minutes)
+    python benchmarks/vs_scipy.py            # everything (about 15 minutes: scipy's BFGS at n = 1000 takes 6)
     python benchmarks/vs_scipy.py --quick    # skip n = 10^6
     python benchmarks/vs_scipy.py --only osborne1   # rows whose problem contains the text
     python benchmarks/vs_scipy.py --only "@rosenbrock n=100"   # (not n=1000)
