@@ -191,9 +191,9 @@ def _zoom(line: _Line, f0: float, dphi0: float, lo, hi, c1: float, c2: float) ->
             if denom > 0:
                 trial = a_lo - d_lo * width * width / denom
         lo_edge, hi_edge = sorted((a_lo + 0.1 * width, a_hi - 0.1 * width))
-        if trial is not None and trial < lo_edge and d_hi is None \
-                and f_hi - f_lo > -_OVERSHOOT * d_lo * width:
-            trial = lo_edge
+        if trial is not None and (trial - a_lo) / width < 0.1 and d_hi is None \
+                and f_hi - f_lo > _OVERSHOOT * abs(d_lo * width):
+            trial = a_lo + 0.1 * width    # close to lo after a wild overshoot
         elif trial is None or not lo_edge <= trial <= hi_edge:
             trial = a_lo + 0.5 * width
         xa, fa = line.phi(trial)
