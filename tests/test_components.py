@@ -251,6 +251,35 @@ def test_lanczos_settles_the_smallest_eigenvalue_before_calling_a_minimum():
     assert found.min_eigenvalue == pytest.approx(1.0, rel=2e-2)
 
 
+# -- L-BFGS ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("memory", [1, 3, 5])
+def test_lbfgs_direction_is_the_bfgs_recursion_over_the_last_pairs(memory):
+    # Reference: H0 = (s'y / y'y) I of the newest pair, then N&W eq. 6.17
+    # over the last `memory` pairs, oldest first, as a dense matrix; checked
+    # before the memory is full and after the oldest pairs are dropped.
+    rng = np.random.default_rng(3)
+    n = 12
+    direction = no.LBFGS(memory=memory)
+    state = direction.start(n)
+    history = []
+    for _ in range(9):
+        a = rng.normal(size=(n, n))
+        s = rng.normal(size=n)
+        y = (a @ a.T + n * np.eye(n)) @ s
+        direction.update(state, s, y)
+        history.append((s, y))
+        g = rng.normal(size=n)
+        p = direction.compute(state, None, None, None, g)[0]
+        s_new, y_new = history[-1]
+        h = np.eye(n) * (s_new @ y_new) / (y_new @ y_new)
+        for s_i, y_i in history[-memory:]:
+            rho = 1.0 / (s_i @ y_i)
+            v = np.eye(n) - rho * np.outer(y_i, s_i)
+            h = v.T @ h @ v + rho * np.outer(s_i, s_i)
+        np.testing.assert_allclose(p, -h @ g, rtol=1e-12, atol=1e-14 * np.max(np.abs(h @ g)))
+
+
 # -- Method ----------------------------------------------------------------------------
 
 def test_presets_are_the_method_names():
