@@ -220,3 +220,29 @@ def test_diff_code_prints_the_chain_rule():
     code = report["code"]
     assert "def backward(x, saved):" in code and "def hvp(x, v, cache):" in code
     assert "**" not in code and "pow" not in code           # x^3 is products
+
+
+@pytest.mark.parametrize("n, compiles", [(2, False), (30, True)])
+def test_a_dense_hessian_compiles_first_rather_than_replay_n_times(n, compiles):
+    # n interpreted replays count as n evaluations toward compiling: at n = 30
+    # the first Hessian already runs compiled (newton at n = 100 used to
+    # replay 100 times an iteration until its 10th f), at n = 2 it replays.
+    from scipy.optimize import rosen_hess
+
+    from newtonopt.solvers.evaluator import Evaluator
+
+    obj = no.parse("@rosenbrock", dims={"x": n})
+    built = []
+
+    def compiler(x):
+        built.append(x.copy())
+        return Compiled(obj, x)
+
+    ev = Evaluator(obj, second_order=True, compiler=compiler, compile_budget=10.0)
+    x = obj.default_start()
+    ev.f_and_grad(x)
+    h = ev.hessian(x)
+    assert (len(built) == 1) is compiles
+    assert (ev.compiled is not None) is compiles
+    assert (ev.nfev, ev.njev, ev.nhev) == (1, 1, 1)
+    np.testing.assert_allclose(h, rosen_hess(x), rtol=1e-12, atol=1e-12)

@@ -148,13 +148,16 @@ class Evaluator:
             point.replay = lambda v: c.hvp(x, state, v)
             point.dense = lambda: c.hessian(x, state)
 
-    def _maybe_compile(self) -> None:
+    def _maybe_compile(self, pending: int = 0) -> None:
         """Switch to compiled code once; the iterate's graphs are freed first
         (the trace records three more) and its state re-derived by the new
-        code, uncounted: f and g at that point were counted already."""
+        code, uncounted: f and g at that point were counted already.
+        ``pending``: interpreted passes about to be made (a dense Hessian's
+        n replays), counted as evaluations toward ``COMPILE_BY_COUNT``."""
         if self._compiler is None or self.nfev < COMPILE_AFTER:
             return
-        if self._interpreted_s < self.compile_budget and self.nfev < COMPILE_BY_COUNT \
+        if self._interpreted_s < self.compile_budget \
+                and self.nfev + pending < COMPILE_BY_COUNT \
                 and not getattr(self._compiler, "cached", lambda: False)():
             return
         compiler, self._compiler = self._compiler, None
@@ -193,6 +196,11 @@ class Evaluator:
         batched pass; interpreted, column i = H e_i from n replays."""
         point = self._second_order_point(x)
         self.nhev += 1
+        if point.dense is None:
+            # n interpreted replays may cost more than compiling (newton at
+            # n = 100 replayed 100 times an iteration until the 10th f)
+            self._maybe_compile(pending=x.size)
+            point = self._find(x)
         if point.dense is not None:
             return point.dense()
         return dense_hessian(point.replay, x.size)
