@@ -10,8 +10,9 @@ Compiled (``autodiff.compiled``), the same stages run as generated
 straight-line code: forward -> gradient (or gradient + HVP cache) -> HVPs.
 The switch happens after ``COMPILE_AFTER`` evaluations and, for code
 compiled by default, once the interpreted evaluations have taken
-``compile_budget`` seconds or numbered ``COMPILE_BY_COUNT`` (at once when
-the code is already cached), so a run too short to pay for the compile
+``compile_budget`` seconds or numbered ``COMPILE_BY_COUNT`` (a dense
+Hessian counting as its n replays; at once when the code is already
+cached), so a run too short to pay for the compile
 never does (the headline command: 7 evaluations of 0.4 ms against a 5-8 ms
 first compile) while a longer one switches early (@rosenbrock with bfgs:
 84 evaluations, 14 ms interpreted against 5 ms compiled); the compiled
