@@ -233,6 +233,9 @@ class Generator:
         kind = type(op)
         if not batched and (self._emit_sparse(fn, node) or self._emit_in_place(fn, node)):
             return
+        if not batched and kind is Fn.BroadcastTo and self._needless_broadcast(node):
+            fn.names[i] = fn.value(node.args[0])     # numpy broadcasts the scalar itself
+            return
         if batched and kind not in _ELEMENTWISE:
             expr = self._batched_shape_op(fn, node)
             args = []
@@ -246,6 +249,22 @@ class Generator:
         fn.line(f"t{i} = {expr}")
         if not batched and node.shape != () and kind in _FRESH:
             fn.fresh.add(i)
+
+    def _needless_broadcast(self, node: Node) -> bool:
+        """A scalar broadcast only into +, -, *, / with an operand of the
+        full shape (a seed component times a vector of data): the scalar
+        itself gives the same array, without np.broadcast_to's call."""
+        nodes, t = self.trace.nodes, self.trace
+        if nodes[node.args[0]].shape != () or not node.users \
+                or node.index in (t.f, t.g, t.hv):    # a function's result stays an array
+            return False
+        for u in node.users:
+            user = nodes[u]
+            others = [a for a in user.args if a != node.index]
+            if type(user.op) not in _INFIX or user.shape != node.shape or len(others) != 1 \
+                    or nodes[others[0]].shape != node.shape:
+                return False
+        return True
 
     def _owned(self, fn: _Function, j: int, node: Node) -> bool:
         """May node j's array be overwritten to make ``node``?  Only an
@@ -405,6 +424,8 @@ class Generator:
         if kind is Fn.BroadcastTo:
             return f"np.broadcast_to({a[0]}, {op.shape!r})"
         if kind is Fn.SumTo:
+            if op.shape == () and len(self.trace.nodes[node.args[0]].shape) == 1:
+                return f"{a[0]}.sum()"   # what _sum_to does here, minus its generic steps
             return f"_sum_to(np.asarray({a[0]}), {op.shape!r})"
         return f"{self.bind('op', node.index, op)}.forward({', '.join(a)})"
 
