@@ -49,7 +49,7 @@ class Direction:
 
 
 class _LastStep:
-    """What N&W eq. 3.60's first trial step needs: g_{k-1}'s_{k-1}.  (Run
+    """What N&W §3.5's slope-ratio first trial step needs: g_{k-1}'s_{k-1}.  (Run
     states are plain classes: a dataclass costs start-up time to create.)"""
 
     __slots__ = ("g", "gs")
@@ -60,9 +60,10 @@ class _LastStep:
 
 
 def _rescaled_step(state: _LastStep, g: np.ndarray, p: np.ndarray) -> float:
-    """N&W eq. 3.60: a0 = a_{k-1} g_{k-1}'p_{k-1} / g_k'p_k = g_{k-1}'s_{k-1}
-    / g_k'p_k, so each line search starts where the last one ended,
-    rescaled by the change in slope; 1/||g||inf at the first iteration."""
+    """N&W §3.5 (the rule before eq. 3.60):
+    a0 = a_{k-1} g_{k-1}'p_{k-1} / g_k'p_k = g_{k-1}'s_{k-1} / g_k'p_k, so each
+    line search starts where the last one ended, rescaled by the change in
+    slope; 1/||g||inf at the first iteration."""
     if state.gs is None:
         return 1.0 / max(float(np.max(np.abs(g))), 1.0)
     return state.gs / float(g @ p)
@@ -74,8 +75,9 @@ def _remember_step(state: _LastStep, s: np.ndarray) -> None:
 
 def _interpolated_step(g: np.ndarray, p: np.ndarray, decrease: float | None) -> float:
     """A unit-length step at first, then the step that would repeat the
-    last decrease on a quadratic (N&W p. 59, the alternative to eq. 3.60),
-    a0 = min(1, 1.01 * 2 (f_{k-1} - f_k) / -g'p), as scipy's BFGS and CG."""
+    last decrease on a quadratic (N&W eq. 3.60, with their cap
+    min(1, 1.01 a0)): a0 = min(1, 1.01 * 2 (f_{k-1} - f_k) / -g'p), as
+    scipy's BFGS and CG."""
     if decrease is None:
         return min(1.0, 1.0 / np.linalg.norm(g))
     return min(1.0, 2.02 * decrease / -float(g @ p))
@@ -83,7 +85,7 @@ def _interpolated_step(g: np.ndarray, p: np.ndarray, decrease: float | None) -> 
 
 @dataclass(frozen=True)
 class SteepestDescent(Direction):
-    """p = -g; the first trial step follows N&W eq. 3.60."""
+    """p = -g; the first trial step is N&W §3.5's slope ratio."""
 
     def start(self, n):
         return _LastStep()
@@ -297,7 +299,7 @@ class ConjugateGradient(Direction):
     beta < 0.  Restarted with -g every ``restart`` x n iterations (CG_DESCENT's
     restart_fac = 6), and whenever d'y <= 0 (no curvature information).
     The first trial step repeats the last decrease, as BFGS's (a CG
-    direction's length carries no scale, so eq. 3.60's slope ratio, tried
+    direction's length carries no scale, so N&W §3.5's slope ratio, tried
     first, swung by 10^3 between iterations and cost 1.5-3x scipy's CG in
     f evaluations).
     """
