@@ -62,6 +62,8 @@ class _Line:
         self.ev, self.x, self.p = ev, x, p
         self._p_max = float(np.max(np.abs(p)))
         self._x_max = float(np.max(np.abs(x)))
+        self._slope_at: np.ndarray | None = None   # the trial point of the last phi'
+        self._slope = 0.0
 
     def indistinct(self, width: float) -> bool:
         """Do steps ``width`` apart reach the same float64 point?  (Judged
@@ -76,7 +78,11 @@ class _Line:
         return xa, self.ev.f(xa)
 
     def dphi(self, xa: np.ndarray) -> float:
-        return float(self.ev.grad(xa) @ self.p)
+        """phi' at a trial point; asked twice in a row where f is flat to
+        rounding (``decreased``, then the curvature test), taken once."""
+        if xa is not self._slope_at:
+            self._slope_at, self._slope = xa, float(self.ev.grad(xa) @ self.p)
+        return self._slope
 
     def decreased(self, a: float, xa: np.ndarray, fa: float, f0: float,
                   dphi0: float, c1: float) -> bool:

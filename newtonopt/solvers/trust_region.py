@@ -103,7 +103,7 @@ def more_sorensen(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarr
     def norm_p(lam: float) -> float:
         return float(np.linalg.norm(a / (l + lam)))
 
-    if l1 > 0 and norm_p(0.0) <= radius:
+    if l1 > 0 and norm_p(0.0) <= radius:    # Cholesky failed on a barely definite H
         return q @ (-a / l), 0.0, notes
     lo = max(0.0, -l1)
     hi = lo + float(np.linalg.norm(g)) / radius    # ||p(hi)|| <= ||g|| / (l1 + hi) <= radius
