@@ -203,6 +203,35 @@ def test_callables_opt_in_and_branches_are_caught():
     assert res.compile_note.startswith("interpreted: CompileError")
 
 
+@pytest.mark.parametrize("stage", ["backward", "hvp"])
+def test_a_parsed_objective_checks_itself_against_its_own_trace(monkeypatch, stage):
+    """A parsed objective cannot branch, so it is traced at the check's
+    point and the trace's interpreted values are the reference: a wrong
+    generated gradient or HVP (a fault planted here, 1e-7 relative) is
+    caught without running the interpreter again."""
+    import newtonopt.autodiff.codegen as codegen
+    import newtonopt.autodiff.compiled as compiled_module
+
+    def planted(self, name):
+        text = original(self, name)
+        return text.replace("return _fresh(", "return 1.0000001 * _fresh(") \
+            if name == stage else text
+
+    def no_interpreter(*args, **kwargs):
+        raise AssertionError("the check ran the interpreter")
+
+    original = codegen.Program.source
+    obj = no.parse("@rosenbrock", dims={"x": 6})
+    x0 = obj.default_start()
+    monkeypatch.setattr(compiled_module, "value_and_grad", no_interpreter)
+    monkeypatch.setattr(compiled_module, "make_hvp", no_interpreter)
+    c = no.compile(obj, x0)                # unplanted: passes with no interpreted run
+    np.testing.assert_array_equal(c.hvp_at(x0, np.ones(6)), hvp(obj, x0, np.ones(6)))
+    monkeypatch.setattr(codegen.Program, "source", planted)
+    with pytest.raises(CompileError, match="differs"):
+        no.compile(obj, x0).hvp_at(x0, np.ones(6))
+
+
 def test_dense_hessian_batched_matches_columns():
     obj = no.parse("@rosenbrock", dims={"x": 60})
     x = RNG.uniform(-1, 1, 60)

@@ -13,10 +13,14 @@ recorded.  Two safety nets keep the answers the interpreter's:
   the trace froze something that depends on the point (a Python ``if`` on
   values in a callable), and ``CompileError`` is raised so the caller keeps
   the interpreter.  Like ``jax.jit``, a compiled callable may not branch on
-  values.
+  values.  An f that cannot (``branch_free``: a parsed objective) is traced
+  at that second point instead, and the trace's own interpreted values are
+  the reference: the same check, without interpreting f again.
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from typing import Any, Callable
 
 import numpy as np
@@ -55,20 +59,33 @@ class Compiled:
     size n.  ``source`` is the generated Python."""
 
     def __init__(self, f: Callable[[Variable], Variable], x0: np.ndarray,
-                 check: bool = True) -> None:
+                 check: bool = True, branch_free: bool = False) -> None:
         self._sources: dict[str, str] = {}
         self.f = f
         x0 = np.asarray(x0, dtype=np.float64).ravel()
         self.n = x0.size
-        self._program = generate(trace(f, x0))
-        self.counts = self._program.counts
-        self._functions: dict[str, Callable | None] = {}
         self._check = check
         self._probe = _probe_point(x0) if check else None
-        self._forward = self._function("forward")
-        self._backward = self._function("backward")
-        if check:
-            self._verify_gradient()
+        # f that cannot branch on values (a parsed objective) records the same
+        # graph at any point: traced at the probe, the interpreter's values
+        # there come with the trace and the check costs no interpreted run.
+        reference = None
+        self._reference_hv = None
+        with _gc_paused():
+            if check and branch_free:
+                with np.errstate(all="ignore"):
+                    recorded = trace(f, self._probe, _probe_direction(self.n))
+                reference, self._reference_hv = recorded.values[:2], recorded.values[2]
+            else:
+                recorded = trace(f, x0)
+            self._program = generate(recorded)
+            del recorded
+            self.counts = self._program.counts
+            self._functions: dict[str, Callable | None] = {}
+            self._forward = self._function("forward")
+            self._backward = self._function("backward")
+            if check:
+                self._verify_gradient(reference)
 
     def _function(self, name: str) -> Callable | None:
         """Write and compile one generated function on first use."""
@@ -94,10 +111,11 @@ class Compiled:
     @property
     def _backward2(self) -> Callable:
         if "backward2" not in self._functions:
-            self._function("backward2")
-            self._function("hvp")
-            if self._check:
-                self._verify_hvp()
+            with _gc_paused():
+                self._function("backward2")
+                self._function("hvp")
+                if self._check:
+                    self._verify_hvp()
         return self._functions["backward2"]
 
     @property
@@ -183,21 +201,24 @@ class Compiled:
         return self.hessian(x, self.second_order(x, state)[1])
 
     # -- the check ----------------------------------------------------------------
-    def _verify_gradient(self) -> None:
+    def _verify_gradient(self, reference: tuple | None) -> None:
+        """Compiled f and g at the probe against the interpreter's
+        (``reference``, when the trace brought them)."""
         x = self._probe
         with np.errstate(all="ignore"):
-            want_f, want_g = value_and_grad(self.f, x)
+            want_f, want_g = reference or value_and_grad(self.f, x)
             got_f, got_g = self.value_and_grad(x)
         _same(got_f, want_f, "f")
         _same(got_g, want_g, "gradient")
 
     def _verify_hvp(self) -> None:
-        x = self._probe
-        v = np.cos(np.arange(self.n) * 2.3 + 0.7)
+        x, v = self._probe, _probe_direction(self.n)
         with np.errstate(all="ignore"):
-            want = make_hvp(self.f, x)[0](v)
+            want = (self._reference_hv if self._reference_hv is not None
+                    else make_hvp(self.f, x)[0](v))
             _, state = self.forward(x)
             got = self._functions["hvp"](x, v, self._functions["backward2"](x, state)[1])
+        self._reference_hv = None
         _same(got, want, "Hessian-vector product")
 
 
@@ -207,6 +228,24 @@ def _probe_point(x0: np.ndarray) -> np.ndarray:
     return x0 + 1e-3 * (1.0 + np.abs(x0)) * np.sin(np.arange(x0.size) * 1.7 + 0.3)
 
 
+def _probe_direction(n: int) -> np.ndarray:
+    """The v of the check's Hessian-vector product."""
+    return np.cos(np.arange(n) * 2.3 + 0.7)
+
+
+@contextmanager
+def _gc_paused():
+    """No cyclic collection while a trace builds its many small objects
+    (nothing in it is garbage yet; a 100 KB objective compiled 40 % faster)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _same(got: Any, want: Any, what: str) -> None:
     if not np.allclose(got, want, rtol=_CHECK_RTOL, atol=1e-300, equal_nan=True):
         raise CompileError(f"the compiled {what} differs from the interpreter's at a second "
@@ -214,5 +253,6 @@ def _same(got: Any, want: Any, what: str) -> None:
 
 
 def compile_function(f: Callable[[Variable], Variable], x: np.ndarray) -> Compiled:
-    """``newtonopt.compile(f, x)``: f compiled for points shaped like x."""
-    return Compiled(f, x)
+    """``newtonopt.compile(f, x)``: f compiled for points shaped like x
+    (an f with ``branch_free = True`` promises not to branch on values)."""
+    return Compiled(f, x, branch_free=getattr(f, "branch_free", False))

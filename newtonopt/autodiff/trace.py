@@ -16,7 +16,7 @@ into straight-line Python.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -24,18 +24,21 @@ import numpy as np
 from .core import Add, Function, MulConst, Neg, PowConstGrad, Sub, Variable
 
 
-@dataclass
 class Node:
     """One value of the trace: the input ``x`` or ``v``, a constant, or the
     output of ``op`` applied to the nodes ``args`` (indices into the list)."""
 
-    index: int
-    kind: str                     # "x", "v", "const" or "op"
-    shape: tuple
-    op: Function | None = None
-    args: tuple[int, ...] = ()
-    value: Any = None             # the constant's value
-    users: list[int] = field(default_factory=list)
+    __slots__ = ("index", "kind", "shape", "op", "args", "value", "users")
+
+    def __init__(self, index: int, kind: str, shape: tuple, op: Function | None = None,
+                 args: tuple[int, ...] = (), value: Any = None) -> None:
+        self.index = index
+        self.kind = kind              # "x", "v", "const" or "op"
+        self.shape = shape
+        self.op = op
+        self.args = args
+        self.value = value            # the constant's value
+        self.users: list[int] = []
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Trace:
     g: int          # of grad f(x)
     hv: int         # of H(x) v
     n: int
+    # f, g and H v as the interpreter computed them at the traced point
+    values: tuple = ()
 
     def ancestors(self, roots: list[int]) -> set[int]:
         """The nodes ``roots`` are computed from (themselves included)."""
@@ -84,11 +89,13 @@ _HASHED_SIZE = 4096
 
 
 def _op_key(op: Function, args: tuple[int, ...]) -> tuple | None:
-    params = tuple(sorted((k, _freeze(v)) for k, v in vars(op).items()
-                          if k not in _GRAPH_ATTRS))
-    if any(p is None for _, p in params):
+    params = [(k, v) for k, v in vars(op).items() if k not in _GRAPH_ATTRS]
+    if not params:           # most ops: Add, Mul, Sin, ...
+        return (type(op), (), args)
+    frozen = tuple(sorted((k, _freeze(v)) for k, v in params))
+    if any(p is None for _, p in frozen):
         return None
-    return (type(op), params, args)
+    return (type(op), frozen, args)
 
 
 class _Builder:
@@ -99,15 +106,15 @@ class _Builder:
         self.keep: list[Variable] = []   # ids are only unique while alive
         self.x, self.v = x, v
 
-    def _add(self, var: Variable, node_key: tuple | None, **fields) -> int:
-        if node_key is not None and node_key in self.by_key:
-            index = self.by_key[node_key]
-        else:
+    def _add(self, var: Variable, node_key: tuple | None, kind: str, op: Function | None = None,
+             args: tuple[int, ...] = (), value: Any = None) -> int:
+        index = self.by_key.get(node_key) if node_key is not None else None
+        if index is None:
             index = len(self.nodes)
-            if "op" in fields:
-                fields["op"] = _parameters_of(fields["op"])   # only for a new node
-            self.nodes.append(Node(index, shape=tuple(np.shape(var.data)), **fields))
-            for a in self.nodes[index].args:
+            if op is not None:
+                op = _parameters_of(op)          # only for a new node
+            self.nodes.append(Node(index, kind, var.data.shape, op, args, value))
+            for a in args:
                 self.nodes[a].users.append(index)
             if node_key is not None:
                 self.by_key[node_key] = index
@@ -117,32 +124,36 @@ class _Builder:
 
     def leaf(self, var: Variable) -> int:
         if var is self.x:
-            return self._add(var, ("x",), kind="x")
+            return self._add(var, ("x",), "x")
         if var is self.v:
-            return self._add(var, ("v",), kind="v")
-        return self._add(var, ("const", _freeze(var.data)), kind="const", value=var.data)
+            return self._add(var, ("v",), "v")
+        return self._add(var, ("const", _freeze(var.data)), "const", value=var.data)
 
     def visit(self, root: Variable) -> int:
         """Add root and everything it is computed from, inputs first,
         without recursion (graphs can be 10^5 ops deep)."""
-        stack = [(root, False)]
+        of_var = self.of_var
+        stack = [root]
         while stack:
-            var, ready = stack.pop()
-            if id(var) in self.of_var:
+            var = stack[-1]
+            if id(var) in of_var:
+                stack.pop()
                 continue
             f = var.creator
             if f is None:
+                stack.pop()
                 self.leaf(var)
                 continue
+            pending = [x for x in f.inputs if id(x) not in of_var]
+            if pending:              # inputs first; var is met again after them
+                stack += pending
+                continue
+            stack.pop()
             if len(f.outputs) != 1:
                 raise NotImplementedError(f"{type(f).__name__} has several outputs")
-            if not ready:
-                stack.append((var, True))
-                stack.extend((x, False) for x in f.inputs if id(x) not in self.of_var)
-                continue
-            args = tuple(self.of_var[id(x)] for x in f.inputs)
-            self._add(var, _op_key(f, args), kind="op", op=f, args=args)
-        return self.of_var[id(root)]
+            args = tuple([of_var[id(x)] for x in f.inputs])
+            self._add(var, _op_key(f, args), "op", f, args)
+        return of_var[id(root)]
 
 
 def _parameters_of(f: Function) -> Function:
@@ -153,8 +164,10 @@ def _parameters_of(f: Function) -> Function:
     return clone
 
 
-def trace(f: Callable[[Variable], Variable], x0: np.ndarray) -> Trace:
-    """Record f, grad f and H v at x0 (a flat float64 vector) as one Trace."""
+def trace(f: Callable[[Variable], Variable], x0: np.ndarray,
+          v0: np.ndarray | None = None) -> Trace:
+    """Record f, grad f and H v at x0 (a flat float64 vector) as one Trace,
+    v taking the value v0 (ones by default) while recording."""
     x0 = np.asarray(x0, dtype=np.float64).ravel()
     x = Variable(x0.copy())
     y = f(x)
@@ -164,7 +177,7 @@ def trace(f: Callable[[Variable], Variable], x0: np.ndarray) -> Trace:
     g, x.grad = x.grad, None
     if g is None:
         g = Variable(np.zeros_like(x0), requires_grad=False)
-    v = Variable(np.ones_like(x0))
+    v = Variable(np.ones_like(x0) if v0 is None else np.array(v0, dtype=np.float64))
     g.grad = v
     g.backward(create_graph=True)
     hv, x.grad = x.grad, None
@@ -174,7 +187,8 @@ def trace(f: Callable[[Variable], Variable], x0: np.ndarray) -> Trace:
     b.leaf(x)
     b.leaf(v)
     fi, gi, hi = b.visit(y), b.visit(g), b.visit(hv)
-    return _fold_negations(Trace(b.nodes, fi, gi, hi, x0.size))
+    values = (float(y.data), g.data, hv.data)
+    return _fold_negations(Trace(b.nodes, fi, gi, hi, x0.size, values))
 
 
 def _fold_negations(t: Trace) -> Trace:
@@ -207,6 +221,8 @@ def _fold_negations(t: Trace) -> Trace:
 
     def absorb(node: Node) -> bool:
         """One rewrite at this node, if one applies."""
+        if type(node.op) not in _REWRITTEN:
+            return False
         _normalize(node, nodes, rewire)
         kind, args = type(node.op), node.args
         if kind is PowConstGrad and node.op.c == 1 and nodes[args[1]].shape == node.shape:
@@ -235,7 +251,7 @@ def _fold_negations(t: Trace) -> Trace:
     for node in nodes:
         if node.kind != "op":
             continue
-        if any(a in alias for a in node.args):
+        if alias and any(a in alias for a in node.args):
             rewire(node, node.op, tuple(alias.get(a, a) for a in node.args))
         while node.index not in alias and absorb(node):
             pass
@@ -247,13 +263,17 @@ def _fold_negations(t: Trace) -> Trace:
     return t
 
 
+# The ops a rewrite (or _normalize) can start from.
+_REWRITTEN = frozenset((Neg, MulConst, Add, Sub, PowConstGrad))
+
+
 def _normalize(node: Node, nodes: list[Node], rewire) -> None:
     """Spell two exact identities as the ops the rewrites match: a*(-1) is
     -a, and the gradient of x**2 seeded with ones, (x*2)*1, is x*2."""
     op, same_shape = node.op, node.shape == nodes[node.args[0]].shape
     if type(op) is MulConst and same_shape and np.all(np.asarray(op.c) == -1):
         rewire(node, Neg(), node.args)
-    elif type(op) is PowConstGrad and np.ndim(op.c) == 0 and op.c == 2 and same_shape:
+    elif type(op) is PowConstGrad and same_shape and np.ndim(op.c) == 0 and op.c == 2:
         seed = nodes[node.args[1]]
         if seed.kind == "const" and np.all(np.asarray(seed.value) == 1.0):
             rewire(node, MulConst(2.0), node.args[:1])

@@ -27,8 +27,12 @@ class Objective:
 
     ``names`` are the variables in order, ``shapes[name]`` is () or (n,),
     ``size`` the length of z.  For a built-in problem, ``problem`` is the
-    ``Problem`` and ``params`` its parameters.
+    ``Problem`` and ``params`` its parameters.  The grammar has no
+    branches: the recorded graph is the same at every point
+    (``branch_free``, which lets the compiler check itself more cheaply).
     """
+
+    branch_free = True
 
     def __init__(self, text: str, names: list[str], shapes: dict[str, tuple],
                  evaluate, problem=None, params: dict | None = None,

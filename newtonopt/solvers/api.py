@@ -98,7 +98,7 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
         k = key()
         if k not in _COMPILED:
             try:
-                _COMPILED[k] = _compiled(f, x)
+                _COMPILED[k] = _compiled(f, x, branch_free=True)
             except Exception as exc:  # noqa: BLE001 - remembered, re-raised per run
                 _COMPILED[k] = exc
             while len(_COMPILED) > _COMPILED_KEEP:
@@ -113,10 +113,10 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
     return build
 
 
-def _compiled(f: Callable, x: np.ndarray):
+def _compiled(f: Callable, x: np.ndarray, branch_free: bool = False):
     from newtonopt.autodiff.compiled import Compiled   # imported when first needed
 
-    return Compiled(f, x)
+    return Compiled(f, x, branch_free=branch_free)
 
 
 def precompile(obj: Objective, x: np.ndarray, maximize: bool = False) -> None:
