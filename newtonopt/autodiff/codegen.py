@@ -282,7 +282,7 @@ class Generator:
             gy = fn.value(node.args[0])
             fn.deferred[node.index] = (gy, self.bind("i", node.index, op.index), op.shape)
             return True
-        if int(np.prod(node.shape)) < _IN_PLACE_SIZE:
+        if math.prod(node.shape) < _IN_PLACE_SIZE:
             return False
         if kind is core.Add:
             a, b = node.args
@@ -589,7 +589,7 @@ class Program:
                        "extra": len(extra), "hvp": len(hvp), "traced": len(nodes)}
         # the largest value one seed's H v pass holds: a batch of k seeds
         # holds k times it
-        self.hvp_width = max([int(np.prod(nodes[i].shape)) for i in hvp] or [1])
+        self.hvp_width = max([math.prod(nodes[i].shape) for i in hvp] or [1])
 
     def source(self, name: str) -> str:
         """The source of one function; Unsupported for a Hessian that cannot

@@ -64,7 +64,12 @@ class Trace:
     def depends_on_v(self) -> list[bool]:
         out = []
         for node in self.nodes:
-            out.append(node.kind == "v" or any(out[a] for a in node.args))
+            depends = node.kind == "v"
+            for a in node.args:
+                if out[a]:
+                    depends = True
+                    break
+            out.append(depends)
         return out
 
 
@@ -88,14 +93,16 @@ _GRAPH_ATTRS = {"inputs", "outputs", "generation"}
 _HASHED_SIZE = 4096
 
 
-def _op_key(op: Function, args: tuple[int, ...]) -> tuple | None:
-    params = [(k, v) for k, v in vars(op).items() if k not in _GRAPH_ATTRS]
+def _op_key(op: Function, args: tuple[int, ...]) -> tuple[tuple | None, dict]:
+    """The key that merges equal ops on equal arguments (None: never
+    merged), and the op's parameters."""
+    params = {k: v for k, v in vars(op).items() if k not in _GRAPH_ATTRS}
     if not params:           # most ops: Add, Mul, Sin, ...
-        return (type(op), (), args)
-    frozen = tuple(sorted((k, _freeze(v)) for k, v in params))
+        return (type(op), (), args), params
+    frozen = tuple(sorted((k, _freeze(v)) for k, v in params.items()))
     if any(p is None for _, p in frozen):
-        return None
-    return (type(op), frozen, args)
+        return None, params
+    return (type(op), frozen, args), params
 
 
 class _Builder:
@@ -107,12 +114,12 @@ class _Builder:
         self.x, self.v = x, v
 
     def _add(self, var: Variable, node_key: tuple | None, kind: str, op: Function | None = None,
-             args: tuple[int, ...] = (), value: Any = None) -> int:
+             args: tuple[int, ...] = (), value: Any = None, params: dict | None = None) -> int:
         index = self.by_key.get(node_key) if node_key is not None else None
         if index is None:
             index = len(self.nodes)
             if op is not None:
-                op = _parameters_of(op)          # only for a new node
+                op = _parameters_of(op, params)          # only for a new node
             self.nodes.append(Node(index, kind, var.data.shape, op, args, value))
             for a in args:
                 self.nodes[a].users.append(index)
@@ -152,16 +159,26 @@ class _Builder:
             if len(f.outputs) != 1:
                 raise NotImplementedError(f"{type(f).__name__} has several outputs")
             args = tuple([of_var[id(x)] for x in f.inputs])
-            self._add(var, _op_key(f, args), "op", f, args)
+            key, params = _op_key(f, args)
+            self._add(var, key, "op", f, args, params=params)
         return of_var[id(root)]
 
 
-def _parameters_of(f: Function) -> Function:
-    """A copy of the op with its parameters only: the trace must not keep
-    the recorded graph (and its arrays, 8 MB each at n = 10^6) alive."""
-    clone = object.__new__(type(f))
-    clone.__dict__.update((k, v) for k, v in vars(f).items() if k not in _GRAPH_ATTRS)
+def _parameters_of(f: Function, params: dict) -> Function:
+    """The op with its parameters only: the trace must not keep the
+    recorded graph (and its arrays, 8 MB each at n = 10^6) alive.  Ops
+    without parameters are stateless: one instance per class serves."""
+    kind = type(f)
+    if not params:
+        if kind not in _BARE:
+            _BARE[kind] = object.__new__(kind)
+        return _BARE[kind]
+    clone = object.__new__(kind)
+    clone.__dict__.update(params)
     return clone
+
+
+_BARE: dict[type, Function] = {}
 
 
 def trace(f: Callable[[Variable], Variable], x0: np.ndarray,
