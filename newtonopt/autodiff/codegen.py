@@ -84,8 +84,16 @@ def _broadcast_batched(a: np.ndarray, in_shape: tuple, shape: tuple) -> np.ndarr
 
 
 def _scatter(gy: Any, index: Any, shape: tuple) -> np.ndarray:
+    """zeros(shape) with gy added at a basic index (a view: no repeats)."""
     out = np.zeros(shape)
-    Fn._scatter_add(out, index, gy)
+    out[index] += gy      # += as the interpreter: 0.0 + -0.0 is 0.0
+    return out
+
+
+def _scatter_at(gy: Any, index: Any, shape: tuple) -> np.ndarray:
+    """The same at an index array, whose entries may repeat."""
+    out = np.zeros(shape)
+    np.add.at(out, index, gy)
     return out
 
 
@@ -98,9 +106,14 @@ def _scatter_batched(gy: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
 
 
 BASE_NAMESPACE = {"math": math, "np": np, "inf": math.inf, "nan": math.nan,
-                  "_sum_to": Fn._sum_to, "_scatter_add": Fn._scatter_add, "_sum_to_batched": _sum_to_batched,
+                  "_sum_to": Fn._sum_to, "_sum_to_batched": _sum_to_batched,
                   "_broadcast_batched": _broadcast_batched, "_scatter": _scatter,
+                  "_scatter_at": _scatter_at,
                   "_scatter_batched": _scatter_batched, "_erf": Fn.erf_array}
+
+
+def _scatterer(basic: bool) -> str:
+    return "_scatter" if basic else "_scatter_at"
 
 
 def _is_int(value: Any) -> bool:
@@ -153,7 +166,8 @@ class _Function:
         self.names: dict[int, str] = {}
         self.lists: dict[int, str] = {}
         self.sparse: dict[int, dict[int, str]] = {}
-        self.deferred: dict[int, tuple[str, str, tuple]] = {}  # scatters not yet made
+        # scatters not yet made: gradient, index, shape, whether the index is basic
+        self.deferred: dict[int, tuple[str, str, tuple, bool]] = {}
         self.fresh: set[int] = set()   # arrays made here that nothing else holds
         self.temps = 0
 
@@ -178,8 +192,8 @@ class _Function:
             self.names[i] = f"t{i}"
             self.fresh.add(i)
         elif i in self.deferred:
-            gy, index, shape = self.deferred.pop(i)
-            self.line(f"t{i} = _scatter({gy}, {index}, {shape!r})")
+            gy, index, shape, basic = self.deferred.pop(i)
+            self.line(f"t{i} = {_scatterer(basic)}({gy}, {index}, {shape!r})")
             self.names[i] = f"t{i}"
             self.fresh.add(i)
         return self.names[i]
@@ -273,28 +287,33 @@ class Generator:
         return j in fn.fresh and len(other.users) == 1 and other.shape == node.shape
 
     def _emit_in_place(self, fn: _Function, node: Node) -> bool:
-        """Large vectors: a slice's gradient is added into the array it
-        joins (``_scatter_add``, as the interpreter's ``accumulate_grad``)
-        instead of zeros(n) plus a full add; an elementwise result reuses
-        an operand's array (``out=``) when nothing else needs it."""
+        """A slice's gradient is added into the array it joins (``gx[index]
+        += gy``, as the interpreter's ``accumulate_grad``) instead of zeros(n)
+        plus a full add, at any size; for large vectors, an elementwise
+        result also reuses an operand's array (``out=``) when nothing else
+        needs it (below ``_IN_PLACE_SIZE`` the keyword costs more than the
+        allocation)."""
         op, kind = node.op, type(node.op)
         if isinstance(op, Fn.GetItemGrad) and len(node.users) == 1:
             gy = fn.value(node.args[0])
-            fn.deferred[node.index] = (gy, self.bind("i", node.index, op.index), op.shape)
+            fn.deferred[node.index] = (gy, self.bind("i", node.index, op.index), op.shape,
+                                       Fn._is_basic_index(op.index))
             return True
-        if math.prod(node.shape) < _IN_PLACE_SIZE:
-            return False
         if kind is core.Add:
             a, b = node.args
             if a in fn.deferred and b in fn.deferred:
                 fn.value(a)                       # make one, add the other into it
             for d, other in ((a, b), (b, a)):
                 if d in fn.deferred and self._owned(fn, other, node):
-                    gy, index, _ = fn.deferred.pop(d)
-                    fn.line(f"_scatter_add({fn.value(other)}, {index}, {gy})")
+                    gy, index, _, basic = fn.deferred.pop(d)
+                    into = fn.value(other)
+                    fn.line(f"{into}[{index}] += {gy}" if basic
+                            else f"np.add.at({into}, {index}, {gy})")
                     fn.names[node.index] = fn.names[other]
                     fn.fresh.add(node.index)
                     return True
+        if math.prod(node.shape) < _IN_PLACE_SIZE:
+            return False
         if kind is core.PowConstGrad and op.c not in (0, 1) \
                 and self.trace.nodes[node.args[0]].shape == node.shape:
             x, g = (self._uniform(node, j, fn.value(j)) for j in node.args)  # (c x**(c-1)) *= g
@@ -418,7 +437,8 @@ class Generator:
         if kind is Fn.GetItem:
             return f"{a[0]}[{self.bind('i', node.index, op.index)}]"
         if kind is Fn.GetItemGrad:
-            return f"_scatter({a[0]}, {self.bind('i', node.index, op.index)}, {op.shape!r})"
+            return f"{_scatterer(Fn._is_basic_index(op.index))}({a[0]}, " \
+                   f"{self.bind('i', node.index, op.index)}, {op.shape!r})"
         if kind is Fn.Reshape:
             return f"np.reshape({a[0]}, {op.shape!r})"
         if kind is Fn.BroadcastTo:
