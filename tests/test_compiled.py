@@ -240,6 +240,70 @@ def test_dense_hessian_batched_matches_columns():
     np.testing.assert_array_equal(c.hessian_at(x), hessian(obj, x))
 
 
+# -- sparse Hessians: one product per colour ------------------------------------------
+
+def _unit_seed_hessian(c, x):
+    """The same compiled Hessian with the colouring switched off."""
+    colors, c._colors = c._colors, None
+    try:
+        return c.hessian_at(x)
+    finally:
+        c._colors = colors
+
+
+@pytest.mark.parametrize("n", [100, 1000])
+def test_a_tridiagonal_hessian_takes_three_products(n):
+    from scipy.optimize import rosen_hess
+
+    obj = no.parse("@rosenbrock", dims={"x": n})
+    x = RNG.uniform(-1.5, 1.5, n)
+    c = Compiled(obj, x)
+    h = c.hessian_at(x)
+    assert c._colors[0].max() + 1 == 3          # a band of width 3: 3 colours, no fewer
+    np.testing.assert_allclose(h, rosen_hess(x), rtol=1e-14, atol=1e-12)
+    np.testing.assert_array_equal(h, _unit_seed_hessian(c, x))
+    if n == 100:
+        np.testing.assert_array_equal(h, hessian(obj, x))
+
+
+def test_the_pattern_holds_whichever_branch_wins():
+    """The pattern is structural: a max couples x0 x1 at one point and x2 x3
+    at another, and the colouring (found at the first) serves both."""
+    obj = no.parse("sum(x^2) + max(x[0]*x[1], x[2]*x[3]) + sum(x[4:]*x[4:]^3)",
+                   dims={"x": 10})
+    first, second = np.linspace(1, 2, 10), np.linspace(1, 2, 10)[::-1].copy()
+    c = Compiled(obj, first)
+    for x in (first, second):
+        np.testing.assert_array_equal(c.hessian_at(x), hessian(obj, x))
+    assert c._colors is not None
+    np.testing.assert_array_equal(c.hessian_at(first)[:4, :4],    # x2*x3 wins
+                                  [[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 1], [0, 0, 1, 2]])
+    np.testing.assert_array_equal(c.hessian_at(second)[:4, :4],   # x0*x1 wins
+                                  [[2, 1, 0, 0], [1, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 2]])
+
+
+def test_data_matrices_give_the_pattern_of_their_nonzeros():
+    n = 12
+    a = np.eye(n) + np.diag(RNG.uniform(1, 2, n - 1), 1)    # bidiagonal: A'A tridiagonal
+    obj = no.parse("sum((A @ x)^2) + sum(x^4)", dims={"x": n}, data={"A": a})
+    x = RNG.uniform(-1, 1, n)
+    c = Compiled(obj, x)
+    h = c.hessian_at(x)
+    assert c._colors[0].max() + 1 == 3
+    np.testing.assert_allclose(h, 2 * a.T @ a + np.diag(12 * x ** 2), rtol=1e-14, atol=1e-14)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(objectives(), st.integers(0, 2 ** 16), st.sampled_from([1.0, 800.0]))
+def test_colored_hessians_are_the_unit_seeds_bit_for_bit(text, seed, scale):
+    obj = no.parse(text, dims={"x": N})
+    rng = np.random.default_rng(seed)
+    with np.errstate(all="ignore"):
+        c = Compiled(obj, rng.uniform(-1, 1, obj.size), check=False)
+        x = rng.uniform(-scale, scale, obj.size)      # 800: inf and nan in places
+        np.testing.assert_array_equal(c.hessian_at(x), _unit_seed_hessian(c, x))
+
+
 def test_diff_code_prints_the_chain_rule():
     res = CliRunner().invoke(cli, ["diff", "x^3*y", "--at", "x=2,y=1", "--code",
                                    "--format", "json"])

@@ -43,7 +43,7 @@ _INFIX = {core.Add: "+", core.Sub: "-", core.Mul: "*", core.Div: "/"}
 _CONST_RIGHT = {core.AddConst: "+", core.MulConst: "*", core.DivConst: "/"}
 _CONST_LEFT = {core.RSubConst: "-", core.RDivConst: "/"}
 # ops that act elementwise (with broadcasting): safe on a batch of seeds
-_ELEMENTWISE = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
+ELEMENTWISE = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
                 | {core.Neg, core.PowConst, core.PowConstGrad, core.Pow, core.RPowConst,
                    Fn.Erf, Fn.Abs, Fn.Maximum, Fn.Clip, Fn.NonNegSign, Fn.IsZero, Fn.BothZero,
                    Fn.Positive, Fn.InRange, Fn.TieWeight, nn.ReLU, nn.Sigmoid, nn.Softplus})
@@ -250,7 +250,7 @@ class Generator:
         if not batched and kind is Fn.BroadcastTo and self._needless_broadcast(node):
             fn.names[i] = fn.value(node.args[0])     # numpy broadcasts the scalar itself
             return
-        if batched and kind not in _ELEMENTWISE:
+        if batched and kind not in ELEMENTWISE:
             expr = self._batched_shape_op(fn, node)
             args = []
         else:
@@ -576,6 +576,7 @@ class Program:
 
     def __init__(self, trace: Trace) -> None:
         nodes = trace.nodes
+        self.trace = trace
         self.gen = Generator(trace)
         self.namespace = self.gen.namespace
         vdep = self.gen.vdep

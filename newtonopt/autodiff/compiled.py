@@ -29,6 +29,7 @@ from .codegen import Unsupported, generate
 from .config import no_grad
 from .core import Variable
 from .functional import dense_hessian, make_hvp, value_and_grad
+from .sparsity import color_columns, hessian_pattern
 from .trace import trace
 
 _FALLBACK = (ArithmeticError, ValueError)
@@ -39,6 +40,9 @@ _CHECK_RTOL = 1e-9
 # 63), while below it batching pays, most through matrix products (a
 # 10^5 x 20 logistic fit: 20 seeds in one pass, 30 ms; in pairs, 50 ms).
 _BATCH_ELEMENTS = 2_500_000
+
+
+_UNSET = object()
 
 
 class CompileError(Exception):
@@ -82,6 +86,7 @@ class Compiled:
             del recorded
             self.counts = self._program.counts
             self._functions: dict[str, Callable | None] = {}
+            self._colors: Any = _UNSET
             self._forward = self._function("forward")
             self._backward = self._function("backward")
             if check:
@@ -164,22 +169,47 @@ class Compiled:
         return state.replay(v)
 
     def hessian(self, x: np.ndarray, state: Any) -> np.ndarray:
-        """Dense, symmetrized: the seeds in batched passes of bounded size
-        when the code has them and a pass holds two seeds or more, else n
-        products."""
+        """Dense, symmetrized.  Compiled: one product per colour of a column
+        colouring when the Hessian is sparse enough (``sparsity``: 3 for a
+        chained Rosenbrock function of any n), else the unit seeds in
+        batched passes of bounded size; interpreted (or where the code has
+        no batched form): n products."""
         block = _BATCH_ELEMENTS // self._program.hvp_width   # seeds per pass
         if block >= 2 and not isinstance(state, _Interpreted) and self._hessian is not None:
             try:
-                rows = np.empty((self.n, self.n))
-                for start in range(0, self.n, block):
-                    stop = min(start + block, self.n)
-                    seeds = np.zeros((stop - start, self.n))   # rows start..stop of I
-                    seeds[np.arange(stop - start), np.arange(start, stop)] = 1.0
-                    rows[start:stop] = self._hessian(x, seeds, state)
+                coloring = self._coloring()
+                if coloring is not None and coloring[0].max() + 2 <= block:
+                    rows = self._colored_rows(x, state, *coloring)
+                else:
+                    rows = np.empty((self.n, self.n))
+                    for start in range(0, self.n, block):
+                        stop = min(start + block, self.n)
+                        seeds = np.zeros((stop - start, self.n))   # rows start..stop of I
+                        seeds[np.arange(stop - start), np.arange(start, stop)] = 1.0
+                        rows[start:stop] = self._hessian(x, seeds, state)
                 return (rows + rows.T) / 2
             except _FALLBACK:
                 pass
         return dense_hessian(lambda v: self.hvp(x, state, v), self.n)
+
+    def _coloring(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(colour of each column, pattern), found once; None: no gain."""
+        if self._colors is _UNSET:
+            pattern = hessian_pattern(self._program.trace)
+            colors = None if pattern is None else color_columns(pattern)
+            self._colors = None if colors is None else (colors, pattern)
+        return self._colors
+
+    def _colored_rows(self, x: np.ndarray, state: Any, colors: np.ndarray,
+                      pattern: np.ndarray) -> np.ndarray:
+        """Rows H e_j from one product per colour: row j is its colour's
+        product where column j has a path, the zero seed's elsewhere (so
+        every entry is what e_j itself gives, signed zeros and nan included)."""
+        k = int(colors.max()) + 1
+        seeds = np.zeros((k + 1, self.n))       # the last one is the zero seed
+        seeds[colors, np.arange(self.n)] = 1.0
+        products = self._hessian(x, seeds, state)
+        return np.where(pattern, products[colors], products[k])
 
     # -- the functional API ------------------------------------------------------
     def value(self, x: np.ndarray) -> float:
