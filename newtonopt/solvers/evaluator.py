@@ -43,16 +43,27 @@ class _Point:
     """What is known at one point: f, and once asked for, g and the means
     to take Hessian-vector products (an interpreted graph or compiled state)."""
 
-    __slots__ = ("x", "value", "leaf", "y", "state", "grad", "replay", "dense")
+    __slots__ = ("x", "bytes", "value", "leaf", "y", "state", "grad", "replay", "dense")
 
     def __init__(self, x: np.ndarray) -> None:
         self.x = x
+        # A small point is recognized by its bytes (0.4 us against 2.5 for
+        # an elementwise ==; and exact: f(-0.0) need not be f(0.0)).
+        self.bytes = x.tobytes() if x.size <= _BYTES_LIMIT else None
         self.value = 0.0
         self.leaf = self.y = self.state = self.grad = self.replay = self.dense = None
 
     def at(self, x: np.ndarray) -> bool:
-        # (np.array_equal costs 3x as much in argument handling at small n)
-        return x is self.x or (x.shape == self.x.shape and bool((x == self.x).all()))
+        if x is self.x:
+            return True
+        if x.shape != self.x.shape:
+            return False
+        if self.bytes is not None:
+            return x.tobytes() == self.bytes
+        return bool((x == self.x).all())
+
+
+_BYTES_LIMIT = 4096
 
 
 class Evaluator:
@@ -107,8 +118,10 @@ class Evaluator:
     def grad(self, x: np.ndarray) -> np.ndarray:
         """grad f(x), from the forward pass kept by ``f(x)``; the point
         becomes the iterate."""
-        self.f(x)
         point = self._find(x)
+        if point is None:
+            self.f(x)
+            point = self._trial
         if point.grad is None:
             self._derive(point)
             self.njev += 1
