@@ -248,7 +248,7 @@ class NewtonCG(Direction):
     second_order: ClassVar[bool] = True
 
     def compute(self, state, ev, x, f, g):
-        g1 = float(np.sum(np.abs(g)))
+        g1 = float(np.abs(g).sum())
         tol = min(0.5, np.sqrt(g1)) * g1
         z = np.zeros_like(g)
         r = g.copy()
@@ -268,10 +268,11 @@ class NewtonCG(Direction):
             alpha = rr / curv
             z += alpha * d
             r += alpha * hd
-            if np.sum(np.abs(r)) <= tol:
+            if np.abs(r).sum() <= tol:
                 return z, Note.NONE, j + 1
             rr_new = float(r @ r)
-            d = -r + (rr_new / rr) * d
+            d *= rr_new / rr       # d = -r + beta d, in place (the same bits)
+            d -= r
             rr = rr_new
         return z, Note.NONE, 20 * g.size
 

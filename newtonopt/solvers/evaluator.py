@@ -118,6 +118,10 @@ class Evaluator:
     def grad(self, x: np.ndarray) -> np.ndarray:
         """grad f(x), from the forward pass kept by ``f(x)``; the point
         becomes the iterate."""
+        return self._derived(x).grad
+
+    def _derived(self, x: np.ndarray) -> _Point:
+        """The point x, its gradient taken: now the iterate."""
         point = self._find(x)
         if point is None:
             self.f(x)
@@ -127,7 +131,7 @@ class Evaluator:
             self.njev += 1
         if point is self._trial:
             self._iterate, self._trial = point, None
-        return point.grad
+        return point
 
     def _forward(self, point: _Point) -> None:
         """f at the point, keeping what its gradient continues from."""
@@ -196,8 +200,7 @@ class Evaluator:
     def _second_order_point(self, x: np.ndarray) -> _Point:
         if not self.second_order:
             raise RuntimeError("Hessians need an Evaluator with second_order=True")
-        self.grad(x)
-        return self._find(x)
+        return self._derived(x)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """H(x) v by one seeded backward through the recorded gradient graph."""

@@ -60,8 +60,8 @@ class _Line:
 
     def __init__(self, ev: Evaluator, x: np.ndarray, p: np.ndarray) -> None:
         self.ev, self.x, self.p = ev, x, p
-        self._p_max = float(np.max(np.abs(p)))
-        self._x_max = float(np.max(np.abs(x)))
+        self._p_max = float(np.abs(p).max())
+        self._x_max = float(np.abs(x).max())
         self._slope_at: np.ndarray | None = None   # the trial point of the last phi'
         self._slope = 0.0
 

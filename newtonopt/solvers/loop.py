@@ -58,7 +58,7 @@ class Trace:
 
 
 def inf_norm(g: np.ndarray) -> float:
-    return float(np.max(np.abs(g))) if g.size else 0.0
+    return float(np.abs(g).max()) if g.size else 0.0
 
 
 @dataclass
@@ -97,7 +97,7 @@ def check_curvature(f, x: np.ndarray, want_vector: bool = False,
 
 
 def _finite(f: float, g: np.ndarray) -> bool:
-    return math.isfinite(f) and bool(np.all(np.isfinite(g)))
+    return math.isfinite(f) and bool(np.isfinite(g).all())
 
 
 class Loop:
