@@ -13,7 +13,6 @@ state ``start(n)`` returns, which the run passes back to every call:
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -182,10 +181,46 @@ class BFGS(Direction):
         return Note.NONE
 
 
+class _Pairs:
+    """The last m pairs (s, y) as rows of S and Y, a ring whose ``slots``
+    list them oldest first, with S Y' and Y Y' kept as pairs arrive.  Then
+    the two-loop recursion's inner products s_i'q and y_i'r follow from
+    S g, Y g and those m x m products, and its 4m vector updates fold into
+    two products with S and Y: 8 vector operations a direction instead of
+    ~40 (at n = 100 each costs ~1 us of numpy's dispatch, not arithmetic)."""
+
+    __slots__ = ("s", "y", "sy", "yy", "rho", "slots")
+
+    def __init__(self, m: int, n: int) -> None:
+        self.s, self.y = np.zeros((m, n)), np.zeros((m, n))
+        self.sy, self.yy = np.zeros((m, m)), np.zeros((m, m))   # sy[i, j] = s_i'y_j
+        self.rho = [0.0] * m
+        self.slots: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def add(self, s: np.ndarray, y: np.ndarray, rho: float) -> None:
+        full = len(self.slots) == len(self.rho)
+        slot = self.slots.pop(0) if full else len(self.slots)
+        self.slots.append(slot)
+        self.s[slot], self.y[slot], self.rho[slot] = s, y, rho
+        self.sy[slot] = self.y @ s
+        self.sy[:, slot] = self.s @ y
+        self.yy[slot] = self.yy[:, slot] = self.y @ y
+
+
 @dataclass(frozen=True)
 class LBFGS(Direction):
     """Limited-memory BFGS: the two-loop recursion (N&W Alg. 7.4) over the
-    last ``memory`` pairs (s, y), with H0 = (s'y / y'y) I (eq. 7.20)."""
+    last ``memory`` pairs (s, y), with H0 = (s'y / y'y) I (eq. 7.20):
+
+        q = g;  for i newest..oldest:  a_i = rho_i s_i'q,  q -= a_i y_i
+        r = H0 q;  for i oldest..newest:  b_i = rho_i y_i'r,  r += (a_i - b_i) s_i
+
+    with its inner products taken from kept Gram matrices (``_Pairs``):
+    s_i'q = s_i'g - sum_{j newer} a_j s_i'y_j,  y_i'r likewise, and
+    r = H0 (g - Y'a) + S'(a - b)."""
 
     memory: int = 10
 
@@ -195,21 +230,34 @@ class LBFGS(Direction):
             raise ValueError("LBFGS memory must be a whole number of at least 1")
 
     def start(self, n):
-        return deque(maxlen=self.memory)
+        return _Pairs(self.memory, n)
 
     def compute(self, pairs, ev, x, f, g):
-        q = g.copy()
-        alphas = []
-        for s, y, rho in reversed(pairs):
-            a = rho * float(s @ q)
-            q -= a * y
-            alphas.append(a)
-        if pairs:
-            s, y, rho = pairs[-1]
-            q *= float(s @ y) / float(y @ y)
-        for (s, y, rho), a in zip(pairs, reversed(alphas)):
-            q += (a - rho * float(y @ q)) * s
-        return -q, Note.NONE, 0
+        order = pairs.slots
+        if not order:
+            return -g, Note.NONE, 0
+        sg, yg = (pairs.s @ g).tolist(), (pairs.y @ g).tolist()
+        sy, yy, rho = pairs.sy.tolist(), pairs.yy.tolist(), pairs.rho
+        a = [0.0] * len(rho)
+        for k in range(len(order) - 1, -1, -1):          # newest first
+            i = order[k]
+            si_q = sg[i]
+            for j in order[k + 1:]:
+                si_q -= a[j] * sy[i][j]
+            a[i] = rho[i] * si_q
+        newest = order[-1]
+        h0 = sy[newest][newest] / yy[newest][newest]
+        a_minus_b = [0.0] * len(rho)
+        for k, i in enumerate(order):                     # oldest first
+            yi_q = yg[i]
+            for j in order:
+                yi_q -= a[j] * yy[i][j]
+            yi_r = h0 * yi_q
+            for j in order[:k]:
+                yi_r += a_minus_b[j] * sy[j][i]
+            a_minus_b[i] = a[i] - rho[i] * yi_r
+        r = h0 * (g - np.array(a) @ pairs.y) + np.array(a_minus_b) @ pairs.s
+        return -r, Note.NONE, 0
 
     def initial_step(self, pairs, g, p, decrease):
         return min(1.0, 1.0 / np.linalg.norm(g)) if not pairs else 1.0
@@ -218,7 +266,7 @@ class LBFGS(Direction):
         sy = float(s @ y)
         if not sy > _SKIP * np.linalg.norm(s) * np.linalg.norm(y):
             return Note.H_SKIP
-        pairs.append((s, y, 1.0 / sy))
+        pairs.add(s, y, 1.0 / sy)
         return Note.NONE
 
 
