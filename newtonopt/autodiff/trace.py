@@ -288,12 +288,20 @@ def _normalize(node: Node, nodes: list[Node], rewire) -> None:
     """Spell two exact identities as the ops the rewrites match: a*(-1) is
     -a, and the gradient of x**2 seeded with ones, (x*2)*1, is x*2."""
     op, same_shape = node.op, node.shape == nodes[node.args[0]].shape
-    if type(op) is MulConst and same_shape and np.all(np.asarray(op.c) == -1):
+    if type(op) is MulConst and same_shape and _all_equal(op.c, -1.0):
         rewire(node, Neg(), node.args)
     elif type(op) is PowConstGrad and same_shape and np.ndim(op.c) == 0 and op.c == 2:
         seed = nodes[node.args[1]]
-        if seed.kind == "const" and np.all(np.asarray(seed.value) == 1.0):
+        if seed.kind == "const" and _all_equal(seed.value, 1.0):
             rewire(node, MulConst(2.0), node.args[:1])
+
+
+def _all_equal(c: Any, value: float) -> bool:
+    """Is every entry of the constant c equal to value?  (Scalars without
+    np.all's dispatch: most constants are.)"""
+    if getattr(c, "ndim", 0) == 0:
+        return bool(c == value)
+    return bool((c == value).all())
 
 
 def _drop_if_dead(nodes: list[Node], i: int) -> None:
