@@ -203,12 +203,15 @@ def test_callables_opt_in_and_branches_are_caught():
     assert res.compile_note.startswith("interpreted: CompileError")
 
 
-@pytest.mark.parametrize("stage", ["backward", "hvp"])
+@pytest.mark.parametrize("stage", ["backward", "hvp", "hessian"])
 def test_a_parsed_objective_checks_itself_against_its_own_trace(monkeypatch, stage):
     """A parsed objective cannot branch, so it is traced at the check's
     point and the trace's interpreted values are the reference: a wrong
-    generated gradient or HVP (a fault planted here, 1e-7 relative) is
-    caught without running the interpreter again."""
+    generated gradient, HVP or batched HVP (a fault planted here, 1e-7
+    relative) is caught without running the interpreter again.  A wrong
+    gradient keeps the whole objective interpreted (CompileError); a wrong
+    second-order function is dropped and its products come from the
+    interpreter, still right."""
     import newtonopt.autodiff.codegen as codegen
     import newtonopt.autodiff.compiled as compiled_module
 
@@ -222,22 +225,23 @@ def test_a_parsed_objective_checks_itself_against_its_own_trace(monkeypatch, sta
 
     original = codegen.Program.source
     obj = no.parse("@rosenbrock", dims={"x": 6})
-    x0 = obj.default_start()
-    monkeypatch.setattr(compiled_module, "value_and_grad", no_interpreter)
-    monkeypatch.setattr(compiled_module, "make_hvp", no_interpreter)
-    c = no.compile(obj, x0)                # unplanted: passes with no interpreted run
-    np.testing.assert_array_equal(c.hvp_at(x0, np.ones(6)), hvp(obj, x0, np.ones(6)))
+    x0, v = obj.default_start(), np.ones(6)
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_module, "value_and_grad", no_interpreter)
+        patch.setattr(compiled_module, "make_hvp", no_interpreter)
+        c = no.compile(obj, x0)            # unplanted: passes with no interpreted run
+        np.testing.assert_array_equal(c.hvp_at(x0, v), hvp(obj, x0, v))
+        np.testing.assert_array_equal(c.hessian_at(x0), hessian(obj, x0))
+        assert c.second_order_note is None
     monkeypatch.setattr(codegen.Program, "source", planted)
-    with pytest.raises(CompileError, match="differs"):
-        no.compile(obj, x0).hvp_at(x0, np.ones(6))
-
-
-def test_dense_hessian_batched_matches_columns():
-    obj = no.parse("@rosenbrock", dims={"x": 60})
-    x = RNG.uniform(-1, 1, 60)
-    c = Compiled(obj, x)
-    assert "def hessian" not in c.source   # written on first use
-    np.testing.assert_array_equal(c.hessian_at(x), hessian(obj, x))
+    if stage == "backward":
+        with pytest.raises(CompileError, match="differs"):
+            no.compile(obj, x0)
+        return
+    c = no.compile(obj, x0)
+    np.testing.assert_allclose(c.hvp_at(x0, v), hvp(obj, x0, v), rtol=1e-15)
+    np.testing.assert_allclose(c.hessian_at(x0), hessian(obj, x0), rtol=1e-15)
+    assert c.second_order_note.startswith(f"{stage} interpreted") and "differs" in c.second_order_note
 
 
 # -- sparse Hessians: one product per colour ------------------------------------------

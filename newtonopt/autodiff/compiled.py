@@ -29,7 +29,7 @@ from .codegen import Unsupported, generate
 from .config import no_grad
 from .core import Variable
 from .functional import dense_hessian, make_hvp, value_and_grad
-from .sparsity import color_columns, hessian_pattern
+from .sparsity import coloring
 from .trace import trace
 
 _FALLBACK = (ArithmeticError, ValueError)
@@ -87,6 +87,7 @@ class Compiled:
             self.counts = self._program.counts
             self._functions: dict[str, Callable | None] = {}
             self._colors: Any = _UNSET
+            self.second_order_note: str | None = None
             self._forward = self._function("forward")
             self._backward = self._function("backward")
             if check:
@@ -118,20 +119,33 @@ class Compiled:
         if "backward2" not in self._functions:
             with _gc_paused():
                 self._function("backward2")
-                self._function("hvp")
-                if self._check:
-                    self._verify_hvp()
         return self._functions["backward2"]
 
     @property
     def _hvp(self) -> Callable:
-        self._backward2
-        return self._functions["hvp"]
+        return self._checked("hvp")
 
     @property
     def _hessian(self) -> Callable | None:
-        self._backward2
-        return self._function("hessian")
+        """The batched HVP (None where it cannot be written); a dense-
+        Hessian run never writes the single-vector one."""
+        return self._checked("hessian")
+
+    def _checked(self, name: str) -> Callable | None:
+        """A second-order function, written and checked at the probe on
+        first use; one that fails the check is dropped (None: the
+        interpreter, or the other function, takes its products) and
+        ``second_order_note`` says why."""
+        if name not in self._functions:
+            with _gc_paused():
+                fn = self._function(name)
+                if fn is not None and self._check:
+                    try:
+                        self._verify_product(name)
+                    except CompileError as exc:
+                        self._functions[name] = None
+                        self.second_order_note = f"{name} interpreted: {exc}"
+        return self._functions[name]
 
     # -- stages (what the Evaluator calls) ------------------------------------
     def forward(self, x: np.ndarray) -> tuple[float, Any]:
@@ -151,8 +165,9 @@ class Compiled:
         return value_and_grad(self.f, x)[1]
 
     def second_order(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-        """The gradient and the state Hessian-vector products continue from."""
-        if not isinstance(state, _Interpreted):
+        """The gradient and the state Hessian-vector products continue from
+        (the interpreter's graph once the HVP code has failed its check)."""
+        if not isinstance(state, _Interpreted) and self._functions.get("hvp", True) is not None:
             try:
                 return self._backward2(x, state)
             except _FALLBACK:
@@ -163,9 +178,11 @@ class Compiled:
     def hvp(self, x: np.ndarray, state: Any, v: np.ndarray) -> np.ndarray:
         if not isinstance(state, _Interpreted):
             try:
-                return self._hvp(x, v, state)
+                if self._hvp is not None:
+                    return self._hvp(x, v, state)
             except _FALLBACK:
-                state = _Interpreted(make_hvp(self.f, x)[0])
+                pass
+            state = _Interpreted(make_hvp(self.f, x)[0])
         return state.replay(v)
 
     def hessian(self, x: np.ndarray, state: Any) -> np.ndarray:
@@ -195,9 +212,7 @@ class Compiled:
     def _coloring(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(colour of each column, pattern), found once; None: no gain."""
         if self._colors is _UNSET:
-            pattern = hessian_pattern(self._program.trace)
-            colors = None if pattern is None else color_columns(pattern)
-            self._colors = None if colors is None else (colors, pattern)
+            self._colors = coloring(self._program.trace)
         return self._colors
 
     def _colored_rows(self, x: np.ndarray, state: Any, colors: np.ndarray,
@@ -241,14 +256,25 @@ class Compiled:
         _same(got_f, want_f, "f")
         _same(got_g, want_g, "gradient")
 
-    def _verify_hvp(self) -> None:
+    def _verify_product(self, name: str) -> None:
+        """H v at the probe by the function ``name`` ("hvp", or "hessian"
+        on a batch of one) against the trace's value, else a checked "hvp",
+        else the interpreter.  The trace's value is kept until "hvp" is
+        checked (n floats: a dense-Hessian run's n is small)."""
         x, v = self._probe, _probe_direction(self.n)
         with np.errstate(all="ignore"):
-            want = (self._reference_hv if self._reference_hv is not None
-                    else make_hvp(self.f, x)[0](v))
             _, state = self.forward(x)
-            got = self._functions["hvp"](x, v, self._functions["backward2"](x, state)[1])
-        self._reference_hv = None
+            cache = self._backward2(x, state)[1]
+            if self._reference_hv is not None:
+                want = self._reference_hv
+            elif name != "hvp" and "hvp" in self._functions:
+                want = self._functions["hvp"](x, v, cache)
+            else:
+                want = make_hvp(self.f, x)[0](v)
+            fn = self._functions[name]
+            got = fn(x, v, cache) if name == "hvp" else fn(x, v[None, :], cache)[0]
+        if name == "hvp":
+            self._reference_hv = None
         _same(got, want, "Hessian-vector product")
 
 

@@ -130,6 +130,16 @@ def _propagate(op, args: list, shapes: list, shape: tuple, n: int) -> np.ndarray
     raise _Unknown(kind.__name__)
 
 
+def coloring(trace: Trace) -> tuple[np.ndarray, np.ndarray] | None:
+    """(colour of each column, pattern) for the trace's Hessian, or None
+    when colouring cannot save half the products (n < 4 included)."""
+    if trace.n < 4:
+        return None
+    pattern = hessian_pattern(trace)
+    colors = None if pattern is None else color_columns(pattern)
+    return None if colors is None else (colors, pattern)
+
+
 def color_columns(pattern: np.ndarray) -> np.ndarray | None:
     """A colour per column such that no two columns of a colour share a
     nonzero row (greedy, in column order: optimal for banded patterns);
@@ -137,7 +147,7 @@ def color_columns(pattern: np.ndarray) -> np.ndarray | None:
     than n/2 nonzeros already forces that many colours)."""
     n = pattern.shape[0]
     rows = pattern.T                        # rows[i, j]: H_ij may be nonzero
-    if n < 4 or rows.sum(axis=1).max() > n // 2:
+    if rows.sum(axis=1).max() > n // 2:
         return None
     colors = np.full(n, -1)
     for j in range(n):

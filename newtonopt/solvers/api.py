@@ -198,8 +198,15 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
         success=run.status is Status.CONVERGED, status=run.status, message=run.message,
         nit=run.nit, **ev.counts(), cg_iters=run.cg_iters, time_s=elapsed, x0=x_start,
         curvature=_curvature_dict(curv, check_counts), trace=run.trace.rows(),
-        trace_stride=run.trace.stride, compile_note=ev.compile_note,
+        trace_stride=run.trace.stride, compile_note=_compile_note(ev),
     )
+
+
+def _compile_note(ev: Evaluator) -> str | None:
+    """How the derivatives ran: compiled, interpreted and why, or compiled
+    but for a second-order function that failed its check."""
+    dropped = getattr(ev.compiled, "second_order_note", None)
+    return f"{ev.compile_note}; {dropped}" if dropped else ev.compile_note
 
 
 def _final_curvature(run, f, enabled: bool, compiled):
