@@ -13,9 +13,10 @@ compiled by default, once the interpreted evaluations have taken
 ``compile_budget`` seconds or numbered ``COMPILE_BY_COUNT`` (a dense
 Hessian counting as its n replays; at once when the code is already
 cached), so a run too short to pay for the compile
-never does (the headline command: 7 evaluations of 0.4 ms against a 5-8 ms
-first compile) while a longer one switches early (@rosenbrock with bfgs:
-84 evaluations, 14 ms interpreted against 5 ms compiled); the compiled
+never does (the headline command: 7 evaluations, 0.9 ms interpreted,
+against ~3 ms for the generator's import and a first compile) while a
+longer one switches early (Osborne 1 with bfgs: after 5 of 70 evaluations,
+at 0.5 ms each interpreted, against a 3 ms compile); the compiled
 code gives the interpreter's results to the bit, so the switch changes no
 iterate.
 
