@@ -244,6 +244,32 @@ def test_a_parsed_objective_checks_itself_against_its_own_trace(monkeypatch, sta
     assert c.second_order_note.startswith(f"{stage} interpreted") and "differs" in c.second_order_note
 
 
+def test_long_chains_of_scalar_operations_compile_with_bounded_nesting():
+    """A single-use scalar is written into its user's expression, but a
+    chain of 600 operations must not nest 600 parentheses deep (Python's
+    parser stops at 200): the values stay the interpreter's bits."""
+    def chain(x):
+        y = x[0] * x[1]
+        for k in range(300):
+            y = F.sin(y * 1.001 + 0.01 * k)
+        return y + F.sum(x ** 2)
+
+    x = np.array([0.3, -0.7, 1.1])
+    c = Compiled(chain, x)
+    got, want = compiled(c, x, np.ones(3)), interpreted(chain, x, np.ones(3))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+    def nesting(line):
+        depth = deepest = 0
+        for ch in line:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            deepest = max(deepest, depth)
+        return deepest
+
+    assert 6 <= max(map(nesting, c.source.splitlines())) < 100
+
+
 # -- sparse Hessians: one product per colour ------------------------------------------
 
 def _unit_seed_hessian(c, x):

@@ -58,6 +58,7 @@ _FRESH = (set(_MATH) | set(_INFIX) | set(_CONST_RIGHT) | set(_CONST_LEFT)
           | {core.Neg, core.PowConst, core.PowConstGrad, Fn.Abs, Fn.Erf, Fn.MatMul,
              Fn.MatVecConst})
 _IN_PLACE_SIZE = 4096
+_INLINE_DEPTH = 12
 _SCALAR_MASKS = {Fn.NonNegSign: "(1.0 if {0} >= 0 else -1.0)", Fn.IsZero: "(1.0 if {0} == 0 else 0.0)",
                  Fn.Positive: "(1.0 if {0} > 0 else 0.0)",
                  Fn.BothZero: "(1.0 if {0} == 0 and {1} == 0 else 0.0)"}  # below, a fresh allocation costs no more than out=
@@ -170,6 +171,11 @@ class _Function:
         self.deferred: dict[int, tuple[str, str, tuple, bool]] = {}
         self.fresh: set[int] = set()   # arrays made here that nothing else holds
         self.temps = 0
+        # scalar expressions written into their one user instead of a line,
+        # with their nesting depth (Python's parser allows ~200 levels)
+        self.inlined: dict[str, int] = {}
+        self.computed: set[int] = set()     # the nodes this function computes
+        self.outputs: set[int] = set()      # ... and those it returns
 
     def line(self, text: str) -> None:
         self.lines.append("    " + text)
@@ -256,13 +262,28 @@ class Generator:
         else:
             args = [self._arg(fn, a, node, batched) for a in node.args]
             expr = self._expr(node, args, scalar, batched)
-        if expr in args:             # x * 1.0, 1 * g: no new value
-            fn.names[i] = expr
+        if expr in args and (expr not in fn.inlined or self._single_use(fn, node)):
+            fn.names[i] = expr       # x * 1.0, 1 * g: no new value
             return
+        if scalar and self._single_use(fn, node):
+            depth = 1 + max([fn.inlined.get(a, 0) for a in args] or [0])
+            if depth <= _INLINE_DEPTH and all(self.trace.nodes[a].shape == () for a in node.args):
+                fn.names[i] = expr           # one operand already: infix forms are
+                fn.inlined[expr] = depth     # parenthesized, the rest are calls or names
+                return
         fn.names[i] = f"t{i}"
         fn.line(f"t{i} = {expr}")
         if not batched and node.shape != () and kind in _FRESH:
             fn.fresh.add(i)
+
+    def _single_use(self, fn: _Function, node: Node) -> bool:
+        """Is node's value read once, by a scalar op later in this function?
+        (Then its expression may stand in that op's: pure float arithmetic,
+        so the values are the same bits; fewer lines to compile and run.)"""
+        if len(node.users) != 1 or node.index in fn.outputs:
+            return False
+        user = node.users[0]
+        return user in fn.computed and self.trace.nodes[user].shape == ()
 
     def _needless_broadcast(self, node: Node) -> bool:
         """A scalar broadcast only into +, -, *, / with an operand of the
@@ -533,6 +554,8 @@ class Generator:
         """Source of one function: unpack ``inputs``, compute ``nodes``,
         return ``returns`` (templates over node indices: "{f}", "({c})")."""
         fn = _Function(self, name, params, batched)
+        fn.computed = set(nodes)
+        fn.outputs = {i for _, indices in returns for i in indices}
         for i in inputs:
             fn.names[i] = f"t{i}"
         if inputs:                       # the last parameter: saved or cache
