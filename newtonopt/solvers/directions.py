@@ -192,7 +192,9 @@ class _Pairs:
     __slots__ = ("s", "y", "sy", "yy", "rho", "slots")
 
     def __init__(self, m: int, n: int) -> None:
-        self.s, self.y = np.zeros((m, n)), np.zeros((m, n))
+        # S and Y are allocated at the first pair and used up to the rows
+        # filled (at n = 10^6 they are 160 MB: not while a trace runs)
+        self.s = self.y = np.empty((0, n))
         self.sy, self.yy = np.zeros((m, m)), np.zeros((m, m))   # sy[i, j] = s_i'y_j
         self.rho = [0.0] * m
         self.slots: list[int] = []
@@ -201,13 +203,16 @@ class _Pairs:
         return len(self.slots)
 
     def add(self, s: np.ndarray, y: np.ndarray, rho: float) -> None:
-        full = len(self.slots) == len(self.rho)
-        slot = self.slots.pop(0) if full else len(self.slots)
+        m = len(self.rho)
+        if not self.s.size:
+            self.s, self.y = np.empty((m, s.size)), np.empty((m, s.size))
+        slot = self.slots.pop(0) if len(self.slots) == m else len(self.slots)
         self.slots.append(slot)
         self.s[slot], self.y[slot], self.rho[slot] = s, y, rho
-        self.sy[slot] = self.y @ s
-        self.sy[:, slot] = self.s @ y
-        self.yy[slot] = self.yy[:, slot] = self.y @ y
+        k = len(self.slots)               # rows 0..k-1 are filled
+        self.sy[slot, :k] = self.y[:k] @ s
+        self.sy[:k, slot] = self.s[:k] @ y
+        self.yy[slot, :k] = self.yy[:k, slot] = self.y[:k] @ y
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,9 @@ class LBFGS(Direction):
         order = pairs.slots
         if not order:
             return -g, Note.NONE, 0
-        sg, yg = (pairs.s @ g).tolist(), (pairs.y @ g).tolist()
+        filled = len(order)                # rows 0..filled-1 of S and Y
+        rows_s, rows_y = pairs.s[:filled], pairs.y[:filled]
+        sg, yg = (rows_s @ g).tolist(), (rows_y @ g).tolist()
         sy, yy, rho = pairs.sy.tolist(), pairs.yy.tolist(), pairs.rho
         a = [0.0] * len(rho)
         for k in range(len(order) - 1, -1, -1):          # newest first
@@ -256,8 +263,12 @@ class LBFGS(Direction):
             for j in order[:k]:
                 yi_r += a_minus_b[j] * sy[j][i]
             a_minus_b[i] = a[i] - rho[i] * yi_r
-        r = h0 * (g - np.array(a) @ pairs.y) + np.array(a_minus_b) @ pairs.s
-        return -r, Note.NONE, 0
+        # -(h0 (g - Y'a) + S'(a - b)), in place: two n-vectors alive, not five
+        r = np.array(a[:filled]) @ rows_y
+        np.subtract(g, r, out=r)
+        r *= h0
+        r += np.array(a_minus_b[:filled]) @ rows_s
+        return np.negative(r, out=r), Note.NONE, 0
 
     def initial_step(self, pairs, g, p, decrease):
         return min(1.0, 1.0 / np.linalg.norm(g)) if not pairs else 1.0
