@@ -243,8 +243,8 @@ class LBFGS(Direction):
             return -g, Note.NONE, 0
         filled = len(order)                # rows 0..filled-1 of S and Y
         rows_s, rows_y = pairs.s[:filled], pairs.y[:filled]
-        sg, yg = (rows_s @ g).tolist(), (rows_y @ g).tolist()
-        sy, yy, rho = pairs.sy.tolist(), pairs.yy.tolist(), pairs.rho
+        sg, yg = (rows_s @ g).tolist(), rows_y @ g
+        sy, rho = pairs.sy.tolist(), pairs.rho
         a = [0.0] * len(rho)
         for k in range(len(order) - 1, -1, -1):          # newest first
             i = order[k]
@@ -253,13 +253,12 @@ class LBFGS(Direction):
                 si_q -= a[j] * sy[i][j]
             a[i] = rho[i] * si_q
         newest = order[-1]
-        h0 = sy[newest][newest] / yy[newest][newest]
+        h0 = sy[newest][newest] / float(pairs.yy[newest, newest])
+        # y_i'q for the q the first loop leaves: Y g - (Y Y') a
+        yq = (yg - pairs.yy[:filled, :filled] @ np.array(a[:filled])).tolist()
         a_minus_b = [0.0] * len(rho)
         for k, i in enumerate(order):                     # oldest first
-            yi_q = yg[i]
-            for j in order:
-                yi_q -= a[j] * yy[i][j]
-            yi_r = h0 * yi_q
+            yi_r = h0 * yq[i]
             for j in order[:k]:
                 yi_r += a_minus_b[j] * sy[j][i]
             a_minus_b[i] = a[i] - rho[i] * yi_r
