@@ -22,7 +22,6 @@ identical pass.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -32,13 +31,17 @@ LANCZOS_STEPS = 40
 _TOL = 1e-8  # |lambda| below _TOL * max(1, |lambda|max) is "zero": not certified
 
 
-@dataclass
 class Curvature:
-    min_eigenvalue: float
-    max_eigenvalue: float
-    vector: np.ndarray | None   # unit eigenvector of min_eigenvalue, when computed
-    method: str                 # "dense" or "lanczos"
-    reason: str | None = None   # why the verdict is "not certified", when known
+    """The extreme Hessian eigenvalues found, the unit eigenvector of the
+    smallest (when computed), the method ("dense" or "lanczos"), and why the
+    verdict is "not certified" when that is known."""
+
+    __slots__ = ("min_eigenvalue", "max_eigenvalue", "vector", "method", "reason")
+
+    def __init__(self, min_eigenvalue: float, max_eigenvalue: float,
+                 vector: np.ndarray | None, method: str, reason: str | None = None) -> None:
+        self.min_eigenvalue, self.max_eigenvalue = min_eigenvalue, max_eigenvalue
+        self.vector, self.method, self.reason = vector, method, reason
 
     @property
     def verdict(self) -> str:

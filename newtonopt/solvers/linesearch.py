@@ -48,11 +48,13 @@ _MAX_WOLFE = 40
 _OVERSHOOT = 10.0   # f rose 10x the linear decrease: trust the quadratic's small step
 
 
-@dataclass
 class Step:
-    alpha: float
-    x: np.ndarray
-    f: float
+    """An accepted step length, its point and f there."""
+
+    __slots__ = ("alpha", "x", "f")
+
+    def __init__(self, alpha: float, x: np.ndarray, f: float) -> None:
+        self.alpha, self.x, self.f = alpha, x, f
 
 
 class _Line:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -61,24 +60,18 @@ def inf_norm(g: np.ndarray) -> float:
     return float(np.abs(g).max()) if g.size else 0.0
 
 
-@dataclass
 class Run:
     """The state of a run and what it found (``grad_norm`` = ||g||_inf)."""
 
-    x: np.ndarray
-    f: float
-    g: np.ndarray
-    grad_norm: float = field(init=False)
-    status: Status | None = None
-    message: str = ""
-    nit: int = 0
-    cg_iters: int = 0
-    trace: Trace = field(default_factory=Trace)
-    curvature: Curvature | None = None
-    curvature_counts: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.grad_norm = inf_norm(self.g)
+    def __init__(self, x: np.ndarray, f: float, g: np.ndarray, trace: Trace) -> None:
+        self.x, self.f, self.g = x, f, g
+        self.grad_norm = inf_norm(g)
+        self.status: Status | None = None
+        self.message = ""
+        self.nit = self.cg_iters = 0
+        self.trace = trace
+        self.curvature: Curvature | None = None
+        self.curvature_counts: dict = {}
 
     def move(self, x: np.ndarray, f: float, g: np.ndarray) -> None:
         self.x, self.f, self.g = x, f, g
