@@ -24,7 +24,6 @@ import bisect
 import copy
 import operator
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -43,14 +42,16 @@ Shape = tuple
 Env = dict  # variable name -> Variable
 
 
-@dataclass(frozen=True)
 class Node:
     """A compiled subexpression: ``fn(env)`` evaluates it; ``const`` holds
-    its value when it depends on no variable; ``shape`` is () or (n,)."""
+    its value when it depends on no variable; ``shape`` is () or (n,).
+    (This module's records are plain classes: a dataclass costs ~0.3-0.5
+    ms of every command's start-up to create.)"""
 
-    fn: Callable[[Env], Any] | None
-    shape: Shape
-    const: Any = None
+    __slots__ = ("fn", "shape", "const")
+
+    def __init__(self, fn: Callable[[Env], Any] | None, shape: Shape, const: Any = None) -> None:
+        self.fn, self.shape, self.const = fn, shape, const
 
     @property
     def is_const(self) -> bool:
@@ -140,14 +141,15 @@ _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**
 
 # -- text -> chunks of AST -----------------------------------------------------
 
-@dataclass
 class _Chunk:
     """One parsed piece of the text: ``tree`` came from ``source``, which is
-    the original text from ``start`` with each ``^`` written as ``**``."""
+    the original text from ``start`` with each ``^`` written as ``**``
+    (``carets``: the positions in ``source`` of the inserted '*')."""
 
-    tree: ast.expr | None
-    start: int
-    carets: list[int]  # positions in ``source`` of the inserted '*'
+    __slots__ = ("tree", "start", "carets")
+
+    def __init__(self, tree: ast.expr | None, start: int, carets: list[int]) -> None:
+        self.tree, self.start, self.carets = tree, start, carets
 
     def column(self, node: ast.AST) -> int:
         """Column in the original text of an AST node (for an attribute,
@@ -251,28 +253,29 @@ def _parse_chunk(text: str, start: int, end: int, carets: list[int]) -> _Chunk:
     return chunk
 
 
-@dataclass
 class TextGroup:
     """Terms of a long sum whose texts differ only in their numbers: one
     parsed representative, the numbers of every member (terms x numbers,
     in source order), and how to parse every member if the
     representative's numbers do not check out."""
 
-    sign: str
-    chunk: _Chunk
-    numbers: list[list[float]]
-    members: Callable[[], list[_Chunk]]
+    __slots__ = ("sign", "chunk", "numbers", "members")
+
+    def __init__(self, sign: str, chunk: _Chunk, numbers: list[list[float]],
+                 members: Callable[[], list[_Chunk]]) -> None:
+        self.sign, self.chunk, self.numbers, self.members = sign, chunk, numbers, members
 
 
-@dataclass
 class Parsed:
     """The objective's expression, and its local names in order
     (``... where a = x[::2], b = x[1::2]``): name, column, expression.
     ``groups``: the body's terms set apart by ``_text_groups``."""
 
-    body: list[_Chunk]
-    definitions: list[tuple[str, int, list[_Chunk]]]
-    groups: list[TextGroup] = field(default_factory=list)
+    __slots__ = ("body", "definitions", "groups")
+
+    def __init__(self, body: list[_Chunk], definitions: list[tuple[str, int, list[_Chunk]]],
+                 groups: list[TextGroup] | None = None) -> None:
+        self.body, self.definitions, self.groups = body, definitions, groups or []
 
 
 def parse_chunks(text: str) -> Parsed:
