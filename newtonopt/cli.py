@@ -204,10 +204,13 @@ def _prepare(objective: str, methods: list[str], opts: dict):
 
 def _objective(objective: str, opts: dict):
     """The parsed objective, with its --data files loaded."""
-    from newtonopt.expr.data import load_all
     from newtonopt.solvers.api import as_objective
 
-    data, optional = load_all(opts["data"])
+    data, optional = {}, set()
+    if opts["data"]:      # (the loader's module is ~1 ms of start-up)
+        from newtonopt.expr.data import load_all
+
+        data, optional = load_all(opts["data"])
     return as_objective(objective, opts["dims"], opts["vars"], data, optional)
 
 
