@@ -323,6 +323,22 @@ def test_data_matrices_give_the_pattern_of_their_nonzeros():
     np.testing.assert_allclose(h, 2 * a.T @ a + np.diag(12 * x ** 2), rtol=1e-14, atol=1e-14)
 
 
+def test_a_block_of_matrix_products_colours_as_a_dense_block():
+    """x[:12] enter through a 2x3 @ 3x2 product (all twelve coupled), the
+    other 28 separately: 12 colours, no fewer, and the interpreter's
+    Hessian bit for bit (reshape and matmul rules)."""
+    def f(x):
+        a, b = F.reshape(x[:6], (2, 3)), F.reshape(x[6:12], (3, 2))
+        return F.sum(F.matmul(a, b) ** 2) + F.sum(x[12:] ** 4)
+
+    x = RNG.uniform(-1, 1, 40)
+    c = Compiled(f, x)
+    h = c.hessian_at(x)
+    assert c._colors[0].max() + 1 == 12
+    np.testing.assert_array_equal(h, hessian(f, x))
+    assert np.count_nonzero(h[:12, 12:]) == 0 and np.count_nonzero(h[:12, :12]) > 100
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(objectives(), st.integers(0, 2 ** 16), st.sampled_from([1.0, 800.0]))
 def test_colored_hessians_are_the_unit_seeds_bit_for_bit(text, seed, scale):
