@@ -1,5 +1,5 @@
 """Dense Hessians from a few seeds: the sparsity pattern read off the trace,
-and a coloring of the columns.
+and a colouring of the columns.
 
 Columns j and k of H that share no nonzero row are *structurally
 orthogonal*: one product H (e_j + e_k) holds both, each in its own rows.
