@@ -170,6 +170,30 @@ def test_more_sorensen_meets_its_optimality_conditions(seed, radius):
         assert _model(h, g, p) <= _model(h, g, q) + 1e-12
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_nearly_exact_is_within_moré_sorensens_tolerance(seed):
+    """Moré & Sorensen's Cholesky iteration stops within 10 % of the radius
+    (never past it); its model decrease is then at least 0.85 of the exact
+    solution's (``more_sorensen``, the eigendecomposition), and an interior
+    Newton step is the exact one."""
+    from newtonopt.solvers.trust_region import nearly_exact
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 25))
+    a = rng.normal(size=(n, n))
+    h = (a + a.T) / 2 + rng.uniform(-2, 4) * np.eye(n)          # often indefinite
+    g = rng.normal(size=n) * [1e-3, 1.0, 1e3][seed % 3]
+    radius = 10 ** rng.uniform(-2, 2)
+    p, lam, notes = nearly_exact(h, g, radius)
+    exact, lam_exact, _ = more_sorensen(h, g, radius)
+    assert np.linalg.norm(p) <= radius * (1 + 1e-12)
+    if lam_exact == 0.0:
+        np.testing.assert_allclose(p, exact, rtol=1e-8, atol=1e-12 * np.linalg.norm(exact))
+    else:
+        assert Note.BOUNDARY in notes and np.linalg.norm(p) >= 0.9 * radius * (1 - 1e-9)
+        assert _model(h, g, p) <= 0.85 * _model(h, g, exact)
+
+
 def test_more_sorensen_hard_case():
     # g has no component along e1, the eigenvector of the smallest eigenvalue
     # -2, and ||(H + 2I)^+ g|| < radius: the step must add tau * e1.
@@ -181,6 +205,12 @@ def test_more_sorensen_hard_case():
     _check_theorem_4_1(h, g, radius, p, lam)
     tau2 = radius ** 2 - 1 / 9 - 1 / 25      # (p_1)^2 once p_2 = -1/3, p_3 = -1/5
     assert _model(h, g, p) == pytest.approx((-1 / 3 + 1 / 18) + (-1 / 5 + 3 / 50) - tau2)
+    # Cholesky iterations cannot reach lam = 2 here (H + 2I is singular):
+    # the nearly exact solver hands the hard case to this exact one
+    from newtonopt.solvers.trust_region import nearly_exact
+    q, lam_q, notes_q = nearly_exact(h, g, radius)
+    assert lam_q == pytest.approx(2.0) and Note.NEG_CURV in notes_q
+    assert _model(h, g, q) == pytest.approx(_model(h, g, p))
 
 
 # -- Hager-Zhang CG -----------------------------------------------------------------
