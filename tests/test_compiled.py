@@ -242,6 +242,12 @@ def test_a_parsed_objective_checks_itself_against_its_own_trace(monkeypatch, sta
     np.testing.assert_allclose(c.hvp_at(x0, v), hvp(obj, x0, v), rtol=1e-15)
     np.testing.assert_allclose(c.hessian_at(x0), hessian(obj, x0), rtol=1e-15)
     assert c.second_order_note.startswith(f"{stage} interpreted") and "differs" in c.second_order_note
+    # a state taken before the drop serves both products still (the batched
+    # HVP's check must not call a dropped single-vector one)
+    c = no.compile(obj, x0)
+    state = c.second_order(x0, c.forward(x0)[1])[1]
+    np.testing.assert_allclose(c.hvp(x0, state, v), hvp(obj, x0, v), rtol=1e-15)
+    np.testing.assert_allclose(c.hessian(x0, state), hessian(obj, x0), rtol=1e-15)
 
 
 def test_long_chains_of_scalar_operations_compile_with_bounded_nesting():

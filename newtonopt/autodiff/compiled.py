@@ -212,7 +212,7 @@ class Compiled:
     def _coloring(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(colour of each column, pattern), found once; None: no gain."""
         if self._colors is _UNSET:
-            self._colors = coloring(self._program.trace)
+            self._colors = coloring(self._program.trace, self._program.gen.vdep)
         return self._colors
 
     def _colored_rows(self, x: np.ndarray, state: Any, colors: np.ndarray,
@@ -267,7 +267,7 @@ class Compiled:
             cache = self._backward2(x, state)[1]
             if self._reference_hv is not None:
                 want = self._reference_hv
-            elif name != "hvp" and "hvp" in self._functions:
+            elif name != "hvp" and self._functions.get("hvp") is not None:
                 want = self._functions["hvp"](x, v, cache)
             else:
                 want = make_hvp(self.f, x)[0](v)
