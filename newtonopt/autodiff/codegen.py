@@ -68,7 +68,22 @@ class Unsupported(Exception):
     """The trace has an op this generator cannot batch (dense Hessian)."""
 
 
-def _sum_to_batched(a: np.ndarray, shape: tuple) -> np.ndarray:
+def batched_sum_axes(in_shape: tuple, axis: Any) -> tuple:
+    """The axes ``Sum(axis)`` reduces, on a batch of seeds (axis 0)."""
+    if not in_shape:
+        return ()
+    axes = range(len(in_shape)) if axis is None else ((axis,) if np.ndim(axis) == 0 else axis)
+    return tuple(ax % len(in_shape) + 1 for ax in axes)
+
+
+def batched_transpose_axes(in_shape: tuple, axes: Any) -> tuple:
+    """``Transpose(axes)``'s permutation on a batch of seeds (axis 0 stays)."""
+    order = tuple(range(len(in_shape)))[::-1] if axes is None else \
+        tuple(ax % len(in_shape) for ax in axes)
+    return (0,) + tuple(ax + 1 for ax in order)
+
+
+def sum_to_batched(a: np.ndarray, shape: tuple) -> np.ndarray:
     """``functions._sum_to`` on each seed of a batch (axis 0)."""
     lead = a.ndim - 1 - len(shape)
     axes = tuple(range(1, 1 + lead)) + tuple(
@@ -77,7 +92,9 @@ def _sum_to_batched(a: np.ndarray, shape: tuple) -> np.ndarray:
     return y.reshape((a.shape[0],) + tuple(shape))
 
 
-def _broadcast_batched(a: np.ndarray, in_shape: tuple, shape: tuple) -> np.ndarray:
+def broadcast_batched(a: np.ndarray, in_shape: tuple, shape: tuple) -> np.ndarray:
+    """Each seed's value of ``in_shape`` broadcast to ``shape`` as numpy
+    broadcasts it (axis 0 stays the seed's)."""
     a = np.asarray(a)
     pad = (1,) * (len(shape) - len(in_shape))
     return np.broadcast_to(a.reshape((a.shape[0],) + pad + tuple(in_shape)),
@@ -107,8 +124,8 @@ def _scatter_batched(gy: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
 
 
 BASE_NAMESPACE = {"math": math, "np": np, "inf": math.inf, "nan": math.nan,
-                  "_sum_to": Fn._sum_to, "_sum_to_batched": _sum_to_batched,
-                  "_broadcast_batched": _broadcast_batched, "_scatter": _scatter,
+                  "_sum_to": Fn._sum_to, "_sum_to_batched": sum_to_batched,
+                  "_broadcast_batched": broadcast_batched, "_scatter": _scatter,
                   "_scatter_at": _scatter_at,
                   "_scatter_batched": _scatter_batched, "_erf": Fn.erf_array}
 
@@ -520,9 +537,7 @@ class Generator:
         if not self.vdep[node.args[0]] and kind is not Fn.MatMul:
             raise Unsupported(f"{kind.__name__} of a constant in a batch")
         if kind is Fn.Sum:
-            axes = range(len(in_shape)) if op.axis is None else \
-                ((op.axis,) if np.ndim(op.axis) == 0 else op.axis)
-            shifted = tuple(ax % len(in_shape) + 1 for ax in axes) if in_shape else ()
+            shifted = batched_sum_axes(in_shape, op.axis)
             if not shifted:
                 return a[0]
             return f"{a[0]}.sum(axis={shifted!r}, keepdims={op.keepdims!r})"
@@ -535,9 +550,7 @@ class Generator:
         if kind is Fn.Reshape:
             return f"np.reshape({a[0]}, (-1,) + {tuple(op.shape)!r})"
         if kind is Fn.Transpose:
-            axes = tuple(range(len(in_shape)))[::-1] if op.axes is None else \
-                tuple(ax % len(in_shape) for ax in op.axes)
-            return f"np.transpose({a[0]}, {(0,) + tuple(ax + 1 for ax in axes)!r})"
+            return f"np.transpose({a[0]}, {batched_transpose_axes(in_shape, op.axes)!r})"
         if kind is Fn.BroadcastTo:
             return f"_broadcast_batched({a[0]}, {in_shape!r}, {tuple(op.shape)!r})"
         if kind is Fn.SumTo:

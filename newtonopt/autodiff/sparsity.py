@@ -28,7 +28,8 @@ import math
 import numpy as np
 
 from . import functions as Fn
-from .codegen import ELEMENTWISE
+from .codegen import (ELEMENTWISE, batched_sum_axes, batched_transpose_axes, broadcast_batched,
+                      sum_to_batched)
 from .trace import Trace
 
 # Pattern elements (components x values) held at once: beyond it a dense
@@ -40,12 +41,11 @@ class _Unknown(Exception):
     """An op whose pattern rule is not written here."""
 
 
-def hessian_pattern(trace: Trace) -> np.ndarray | None:
+def hessian_pattern(trace: Trace, vdep: list[bool]) -> np.ndarray | None:
     """Bool (n, n): [j, i] when (H v)_i may depend on v_j (H symmetric: also
-    H_ij may be nonzero).  None when some op has no rule or the patterns
-    would be too large."""
+    H_ij may be nonzero); ``vdep``: which nodes depend on v.  None when some
+    op has no rule or the patterns would be too large."""
     nodes, n = trace.nodes, trace.n
-    vdep = trace.depends_on_v()
     needed = [i for i in sorted(trace.ancestors([trace.hv])) if vdep[i]]
     if any(n * math.prod(nodes[i].shape) > _MAX_PATTERN for i in needed):
         return None
@@ -73,13 +73,6 @@ def hessian_pattern(trace: Trace) -> np.ndarray | None:
     return np.broadcast_to(patterns[trace.hv], (n, n))
 
 
-def _aligned(p: np.ndarray, shape: tuple, out: tuple) -> np.ndarray:
-    """A pattern of a value of ``shape`` broadcast as numpy broadcasts the
-    value to ``out`` (the component axis stays first)."""
-    p = p.reshape((p.shape[0],) + (1,) * (len(out) - len(shape)) + tuple(shape))
-    return np.broadcast_to(p, (p.shape[0],) + tuple(out))
-
-
 def _propagate(op, args: list, shapes: list, shape: tuple, n: int) -> np.ndarray:
     """The pattern of op's value from its arguments' (None: not on v)."""
     kind = type(op)
@@ -87,7 +80,7 @@ def _propagate(op, args: list, shapes: list, shape: tuple, n: int) -> np.ndarray
         out = np.zeros((n,) + tuple(shape), dtype=bool)
         for p, s in zip(args, shapes):
             if p is not None:
-                out |= _aligned(p, s, shape)
+                out |= broadcast_batched(p, s, shape)
         return out
     p, in_shape = args[0], shapes[0]
     if kind is Fn.MatMul:               # (I, J) @ (J, K), either side on v
@@ -108,34 +101,27 @@ def _propagate(op, args: list, shapes: list, shape: tuple, n: int) -> np.ndarray
         np.logical_or.at(out, (slice(None),) + parts, p)
         return out
     if kind is Fn.Sum:
-        axes = range(len(in_shape)) if op.axis is None else \
-            ((op.axis,) if np.ndim(op.axis) == 0 else op.axis)
-        shifted = tuple(ax % len(in_shape) + 1 for ax in axes) if in_shape else ()
+        shifted = batched_sum_axes(in_shape, op.axis)
         return p.any(axis=shifted, keepdims=op.keepdims) if shifted else p
     if kind is Fn.SumTo:
-        lead = len(in_shape) - len(op.shape)
-        axes = tuple(range(1, 1 + lead)) + tuple(
-            1 + lead + i for i, m in enumerate(op.shape) if m == 1 and in_shape[lead + i] != 1)
-        return (p.any(axis=axes, keepdims=True) if axes else p).reshape((n,) + tuple(op.shape))
+        return sum_to_batched(p, tuple(op.shape)) > 0      # counts of paths: any
     if kind is Fn.BroadcastTo:
-        return _aligned(p, in_shape, tuple(op.shape))
+        return broadcast_batched(p, in_shape, tuple(op.shape))
     if kind is Fn.Reshape:
         return p.reshape((n,) + tuple(shape))
     if kind is Fn.Transpose:
-        axes = tuple(range(len(in_shape)))[::-1] if op.axes is None else \
-            tuple(ax % len(in_shape) for ax in op.axes)
-        return np.transpose(p, (0,) + tuple(ax + 1 for ax in axes))
+        return np.transpose(p, batched_transpose_axes(in_shape, op.axes))
     if kind is Fn.MatVecConst and p.ndim == 2 and np.ndim(op.a) == 2:
         return (p.astype(np.float64) @ (op.a != 0).T.astype(np.float64)) > 0
     raise _Unknown(kind.__name__)
 
 
-def coloring(trace: Trace) -> tuple[np.ndarray, np.ndarray] | None:
+def coloring(trace: Trace, vdep: list[bool]) -> tuple[np.ndarray, np.ndarray] | None:
     """(colour of each column, pattern) for the trace's Hessian, or None
     when colouring cannot save half the products (n < 4 included)."""
     if trace.n < 4:
         return None
-    pattern = hessian_pattern(trace)
+    pattern = hessian_pattern(trace, vdep)
     colors = None if pattern is None else color_columns(pattern)
     return None if colors is None else (colors, pattern)
 
