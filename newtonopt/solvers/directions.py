@@ -125,15 +125,21 @@ class Newton(Direction):
         return p, Note.H_MODIFIED, 0
 
 
-def newton_step(h: np.ndarray, g: np.ndarray) -> np.ndarray | None:
-    """-H^{-1} g when H is positive definite (its Cholesky factorization
-    exists), else None.  numpy has no triangular solve, so the factor only
-    tests; one LU solve of H costs less than two of the factor."""
+def factored_step(h: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the Cholesky factor L of H, -H^{-1} g) when H is positive definite,
+    else None.  numpy has no triangular solve, so the factor tests; one LU
+    solve of H costs less than two of the factor."""
     try:
-        np.linalg.cholesky(h)
-        return -np.linalg.solve(h, g)
+        factor = np.linalg.cholesky(h)
     except np.linalg.LinAlgError:
         return None
+    return factor, -np.linalg.solve(h, g)
+
+
+def newton_step(h: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """-H^{-1} g when H is positive definite, else None."""
+    found = factored_step(h, g)
+    return None if found is None else found[1]
 
 
 class _Matrix:

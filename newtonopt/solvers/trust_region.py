@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .directions import newton_step
+from .directions import factored_step, newton_step
 from .evaluator import Evaluator
 from .linesearch import NOISE
 from .result import Note, Outcome, Status
@@ -157,25 +157,24 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
     solution on the eigendecomposition (``more_sorensen``).  Cholesky
     iterations cost a factorization and two solves where ``eigh`` costs
     ~15 factorizations, so a boundary step takes 2-3 of them."""
-    p = newton_step(h, g)
-    if p is not None and np.linalg.norm(p) <= radius:
-        return p, 0.0, Note.NONE
-    notes = Note.NONE if p is not None else Note.NEG_CURV
+    found = factored_step(h, g)        # lam = 0: interior if H > 0 and ||p|| <= radius
+    if found is not None and np.linalg.norm(found[1]) <= radius:
+        return found[1], 0.0, Note.NONE
+    notes = Note.NONE if found is not None else Note.NEG_CURV
     gnorm = float(np.linalg.norm(g))
     hnorm = float(np.abs(h).sum(axis=0).max())
     lo = max(0.0, -float(np.min(np.diag(h))), gnorm / radius - hnorm)
     hi = gnorm / radius + hnorm
-    lam = 0.0 if p is not None else max(lo, 1e-12 * hi)
+    lam = 0.0 if found is not None else max(lo, 1e-12 * hi)
     eye = np.eye(g.size)
     for _ in range(_NEARLY_STEPS):
-        shifted = h + lam * eye
-        try:
-            factor = np.linalg.cholesky(shifted)
-        except np.linalg.LinAlgError:        # lam below -lambda_1
+        if found is None:
+            found = factored_step(h + lam * eye, g)
+        if found is None:                    # lam below -lambda_1
             lo = lam
             lam = max(math.sqrt(lo * hi), lo + 0.01 * (hi - lo))
             continue
-        p = -np.linalg.solve(shifted, g)
+        (factor, p), found = found, None
         pn = float(np.linalg.norm(p))
         if lam > 0 and abs(pn - radius) <= _NEARLY * radius:
             # (a step just past the radius is drawn back to it: the radius
