@@ -108,7 +108,8 @@ class Evaluator:
         point = self._find(x)
         if point is not None:
             return point.value
-        self._maybe_compile()
+        if self._compiler is not None:
+            self._maybe_compile()
         point = _Point(np.array(x, dtype=np.float64))
         self._trial = None   # free the last trial's graph before making another
         self._forward(point)

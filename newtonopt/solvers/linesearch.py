@@ -62,15 +62,14 @@ class _Line:
 
     def __init__(self, ev: Evaluator, x: np.ndarray, p: np.ndarray) -> None:
         self.ev, self.x, self.p = ev, x, p
-        self._p_max = float(np.abs(p).max())
-        self._x_max = float(np.abs(x).max())
         self._slope_at: np.ndarray | None = None   # the trial point of the last phi'
         self._slope = 0.0
 
     def indistinct(self, width: float) -> bool:
         """Do steps ``width`` apart reach the same float64 point?  (Judged
         in x, not in a: a is 1e-16 when ||p|| is 1e16.)"""
-        return abs(width) * self._p_max <= 1e-16 * max(1.0, self._x_max)
+        return abs(width) * float(np.abs(self.p).max()) \
+            <= 1e-16 * max(1.0, float(np.abs(self.x).max()))
 
     def point(self, a: float) -> np.ndarray:
         return self.x + a * self.p

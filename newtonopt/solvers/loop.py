@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .curvature import Curvature, curvature
+from .directions import norm
 from .evaluator import Evaluator
 from .linesearch import backtracking
 from .result import Note, Outcome, Status
@@ -73,6 +74,10 @@ class Run:
         self.curvature: Curvature | None = None
         self.curvature_counts: dict = {}
 
+    def finite(self) -> bool:
+        """f and every component of g finite (a nan in g makes ||g||_inf nan)."""
+        return math.isfinite(self.f) and math.isfinite(self.grad_norm)
+
     def move(self, x: np.ndarray, f: float, g: np.ndarray) -> None:
         self.x, self.f, self.g = x, f, g
         self.grad_norm = inf_norm(g)
@@ -87,10 +92,6 @@ def check_curvature(f, x: np.ndarray, want_vector: bool = False,
     ev = Evaluator(f, second_order=True, compiled=compiled)
     curv = curvature(lambda: ev.hessian(x), lambda v: ev.hvp(x, v), x.size, want_vector)
     return curv, {"nhev": ev.nhev, "nhvp": ev.nhvp}
-
-
-def _finite(f: float, g: np.ndarray) -> bool:
-    return math.isfinite(f) and bool(np.isfinite(g).all())
 
 
 class Loop:
@@ -126,7 +127,7 @@ class Loop:
             if self.record(run, None, None, Note.NONE, 0):
                 return self._stop(run, Status.CALLBACK, "the callback asked to stop")
             while True:
-                if not _finite(run.f, run.g):
+                if not run.finite():
                     return self._stop(run, Status.NON_FINITE,
                                       f"f or its gradient is not finite at iteration {run.nit}")
                 gnorm = run.grad_norm
@@ -150,11 +151,11 @@ class Loop:
                 dx = 0.0
                 if outcome.accepted:
                     g_new = ev.grad(outcome.x)
-                    s = outcome.x - run.x
-                    dx = float(np.linalg.norm(s))
-                    if _finite(outcome.f, g_new):
-                        notes |= self.glob.accepted(s, g_new - run.g)
+                    s, y = outcome.x - run.x, g_new - run.g
+                    dx = norm(s)
                     run.move(outcome.x, outcome.f, g_new)
+                    if run.finite():
+                        notes |= self.glob.accepted(s, y)
                 if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
                     return self._stop(run, Status.CALLBACK, "the callback asked to stop")
                 if outcome.accepted and dx == 0.0 and run.grad_norm > self.gtol:

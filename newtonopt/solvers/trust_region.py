@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .directions import factored_step, newton_step
+from .directions import factored_step, newton_step, norm
 from .evaluator import Evaluator
 from .linesearch import NOISE
 from .result import Note, Outcome, Status
@@ -58,8 +58,8 @@ class Steihaug:
         """Approximate minimizer p of the model in the ball, with Hp (built
         alongside, so the model value costs no extra product), notes and
         the number of CG iterations."""
-        gnorm = float(np.linalg.norm(g))
-        tol = min(0.5, np.sqrt(gnorm)) * gnorm
+        gnorm = norm(g)
+        tol = min(0.5, math.sqrt(gnorm)) * gnorm
         z, hz = np.zeros_like(g), np.zeros_like(g)
         r = g.copy()
         d = -r
@@ -72,13 +72,13 @@ class Steihaug:
                 return z + tau * d, hz + tau * hd, Note.NEG_CURV | Note.BOUNDARY, j + 1
             alpha = rr / curv
             z_next = z + alpha * d
-            if np.linalg.norm(z_next) >= radius:
+            if norm(z_next) >= radius:
                 tau = _to_boundary(z, d, radius)
                 return z + tau * d, hz + tau * hd, Note.BOUNDARY, j + 1
             z, hz = z_next, hz + alpha * hd
             r = r + alpha * hd
             rr_new = float(r @ r)
-            if np.sqrt(rr_new) <= tol:
+            if math.sqrt(rr_new) <= tol:
                 return z, hz, Note.NONE, j + 1
             d = -r + (rr_new / rr) * d
             rr = rr_new
@@ -158,10 +158,10 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
     iterations cost a factorization and two solves where ``eigh`` costs
     ~15 factorizations, so a boundary step takes 2-3 of them."""
     found = factored_step(h, g)        # lam = 0: interior if H > 0 and ||p|| <= radius
-    if found is not None and np.linalg.norm(found[1]) <= radius:
+    if found is not None and norm(found[1]) <= radius:
         return found[1], 0.0, Note.NONE
     notes = Note.NONE if found is not None else Note.NEG_CURV
-    gnorm = float(np.linalg.norm(g))
+    gnorm = norm(g)
     hnorm = float(np.abs(h).sum(axis=0).max())
     lo = max(0.0, -float(np.min(np.diag(h))), gnorm / radius - hnorm)
     hi = gnorm / radius + hnorm
@@ -175,7 +175,7 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
             lam = max(math.sqrt(lo * hi), lo + 0.01 * (hi - lo))
             continue
         (factor, p), found = found, None
-        pn = float(np.linalg.norm(p))
+        pn = norm(p)
         if lam > 0 and abs(pn - radius) <= _NEARLY * radius:
             # (a step just past the radius is drawn back to it: the radius
             # is the user's promise of where the model holds)
@@ -244,11 +244,11 @@ class TrustRegionRun:
         if not predicted > 0:
             return Outcome(None, f, radius, predicted, notes, cg)
         actual = f - f_new
-        if np.isfinite(f_new) and abs(actual) <= NOISE * abs(f):
+        if math.isfinite(f_new) and abs(actual) <= NOISE * abs(f):
             # A change at rounding level says nothing: the trapezoid rule
             # on the gradients measures it (exact for a quadratic).
             actual = -0.5 * float((g + ev.grad(x_new)) @ p)
-        rho = actual / predicted if np.isfinite(f_new) else -np.inf
+        rho = actual / predicted if math.isfinite(f_new) else -math.inf
         if rho < 0.25:
             # N&W Alg. 4.1 as written (and scipy): a quarter of the radius.
             # A quarter of ||p|| instead, for an interior step, cost 10-75 %
