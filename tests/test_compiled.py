@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import newtonopt as no
 import newtonopt.functions as F
-from newtonopt.autodiff import CompileError, Compiled, hessian, hvp, value_and_grad
+from newtonopt.autodiff import CompileError, Compiled, hessian, hvp, sparsity, value_and_grad
 from newtonopt.cli import cli
 from newtonopt.methods import METHODS
 from newtonopt.problems import PROBLEMS
@@ -224,8 +224,9 @@ def test_a_parsed_objective_checks_itself_against_its_own_trace(monkeypatch, sta
         raise AssertionError("the check ran the interpreter")
 
     original = codegen.Program.source
-    obj = no.parse("@rosenbrock", dims={"x": 6})
-    x0, v = obj.default_start(), np.ones(6)
+    n = 20     # above _FEW_PRODUCTS: the Hessian is the batched function's, not n HVPs
+    obj = no.parse("@rosenbrock", dims={"x": n})
+    x0, v = obj.default_start(), np.ones(n)
     with monkeypatch.context() as patch:
         patch.setattr(compiled_module, "value_and_grad", no_interpreter)
         patch.setattr(compiled_module, "make_hvp", no_interpreter)
@@ -278,6 +279,34 @@ def test_long_chains_of_scalar_operations_compile_with_bounded_nesting():
 
 # -- sparse Hessians: one product per colour ------------------------------------------
 
+@pytest.fixture
+def colour_small(monkeypatch):
+    """Colouring from n = 4, so that its rules are tested on small problems
+    (by default it starts where it pays, ``sparsity.COLOR_FROM``)."""
+    monkeypatch.setattr(sparsity, "COLOR_FROM", 4)
+
+
+def test_below_color_from_the_hessian_takes_all_seeds_in_one_pass():
+    n = sparsity.COLOR_FROM - 1
+    obj = no.parse("@rosenbrock", dims={"x": n})
+    x = RNG.uniform(-1.5, 1.5, n)
+    c = Compiled(obj, x)
+    np.testing.assert_array_equal(c.hessian_at(x), hessian(obj, x))
+    assert c._colors is None
+
+
+def test_a_written_hvp_serves_a_small_dense_hessian():
+    """At n <= 16 with the single-vector HVP already written (a trust-ncg
+    run's final check), the dense Hessian is n of its products: the
+    batched function is never written, and the answer is the interpreter's."""
+    obj = no.parse("exp(x[0]*x[1]) + sum(x^4) - x[2]*x[4]", dims={"x": 5})
+    x = RNG.uniform(-1, 1, 5)
+    c = Compiled(obj, x)
+    c.hvp_at(x, np.ones(5))
+    np.testing.assert_allclose(c.hessian_at(x), hessian(obj, x), rtol=1e-13, atol=1e-15)
+    assert "hessian" not in c._functions
+
+
 def _unit_seed_hessian(c, x):
     """The same compiled Hessian with the colouring switched off."""
     colors, c._colors = c._colors, None
@@ -302,7 +331,7 @@ def test_a_tridiagonal_hessian_takes_three_products(n):
         np.testing.assert_array_equal(h, hessian(obj, x))
 
 
-def test_the_pattern_holds_whichever_branch_wins():
+def test_the_pattern_holds_whichever_branch_wins(colour_small):
     """The pattern is structural: a max couples x0 x1 at one point and x2 x3
     at another, and the colouring (found at the first) serves both."""
     obj = no.parse("sum(x^2) + max(x[0]*x[1], x[2]*x[3]) + sum(x[4:]*x[4:]^3)",
@@ -318,7 +347,7 @@ def test_the_pattern_holds_whichever_branch_wins():
                                   [[2, 1, 0, 0], [1, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 2]])
 
 
-def test_data_matrices_give_the_pattern_of_their_nonzeros():
+def test_data_matrices_give_the_pattern_of_their_nonzeros(colour_small):
     n = 12
     a = np.eye(n) + np.diag(RNG.uniform(1, 2, n - 1), 1)    # bidiagonal: A'A tridiagonal
     obj = no.parse("sum((A @ x)^2) + sum(x^4)", dims={"x": n}, data={"A": a})
@@ -345,9 +374,10 @@ def test_a_block_of_matrix_products_colours_as_a_dense_block():
     assert np.count_nonzero(h[:12, 12:]) == 0 and np.count_nonzero(h[:12, :12]) > 100
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(objectives(), st.integers(0, 2 ** 16), st.sampled_from([1.0, 800.0]))
-def test_colored_hessians_are_the_unit_seeds_bit_for_bit(text, seed, scale):
+def test_colored_hessians_are_the_unit_seeds_bit_for_bit(colour_small, text, seed, scale):
     obj = no.parse(text, dims={"x": N})
     rng = np.random.default_rng(seed)
     with np.errstate(all="ignore"):
@@ -391,3 +421,30 @@ def test_a_dense_hessian_compiles_first_rather_than_replay_n_times(n, compiles):
     assert (ev.compiled is not None) is compiles
     assert (ev.nfev, ev.njev, ev.nhev) == (1, 1, 1)
     np.testing.assert_allclose(h, rosen_hess(x), rtol=1e-12, atol=1e-12)
+
+
+def test_interpreted_hessian_vector_products_count_toward_compiling(monkeypatch):
+    """A CG loop makes several HVPs a point, each about an f and g: their
+    interpreted time counts toward the compile budget, and the switch can
+    come between two products (it used to wait for the next f: trust-ncg on
+    Osborne 1 ran 8 ms interpreted against a 2.5 ms budget).  A clock that
+    ticks 1 s per reading makes each timed pass take 1 s."""
+    import itertools
+
+    import newtonopt.solvers.evaluator as evaluator
+
+    ticks = itertools.count()
+    monkeypatch.setattr(evaluator, "time", type("Clock", (), {
+        "perf_counter": staticmethod(lambda: float(next(ticks)))}))
+    obj = no.parse("@rosenbrock", dims={"x": 4})
+    ev = evaluator.Evaluator(obj, second_order=True, compile_budget=2.5,
+                             compiler=lambda x: Compiled(obj, x))
+    x, v = obj.default_start(), np.arange(1.0, 5.0)
+    ev.f_and_grad(x)                               # 2 s: f, then g
+    first = ev.hvp(x, v)                           # 3 s: still interpreted
+    assert ev.compiled is None
+    second = ev.hvp(x, v)                          # over budget: compiled first
+    assert ev.compiled is not None
+    assert (ev.nfev, ev.njev, ev.nhvp) == (1, 1, 2)
+    np.testing.assert_array_equal(first, hvp(obj, x, v))
+    np.testing.assert_allclose(second, first, rtol=1e-14)
