@@ -45,7 +45,7 @@ _BATCH_ELEMENTS = 2_500_000
 _FEW_PRODUCTS = 16
 
 
-_UNSET = object()
+_UNSET, _FIRST_HESSIAN = object(), object()
 
 
 class CompileError(Exception):
@@ -217,8 +217,14 @@ class Compiled:
         return dense_hessian(lambda v: self.hvp(x, state, v), self.n)
 
     def _coloring(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(colour of each column, pattern), found once; None: no gain."""
+        """(colour of each column, pattern), found once, at the second dense
+        Hessian; None: no gain, or this is the first.  A single Hessian (a
+        first-order run's final check) costs less with all seeds than the
+        analysis does (chained Rosenbrock, n = 100: 0.85 ms against 2.6)."""
         if self._colors is _UNSET:
+            self._colors = _FIRST_HESSIAN
+            return None
+        if self._colors is _FIRST_HESSIAN:
             self._colors = coloring(self._program.trace, self._program.gen.vdep)
         return self._colors
 
