@@ -94,7 +94,7 @@ def _default(config, f: dataclasses.Field):
 
 PRESETS: dict[str, Method] = {
     "gd": Method(SteepestDescent(), Backtracking()),
-    "newton": Method(Newton(), Backtracking()),
+    "newton": Method(Newton(), StrongWolfe()),
     "bfgs": Method(BFGS(), StrongWolfe()),
     "lbfgs": Method(LBFGS(), StrongWolfe()),
     "cg": Method(ConjugateGradient(), StrongWolfe(c2=0.2)),
