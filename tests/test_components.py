@@ -14,6 +14,7 @@ import pytest
 
 import newtonopt as no
 from newtonopt.methods import METHODS
+from newtonopt.solvers import cholesky as cholesky_module
 from newtonopt.solvers.curvature import lanczos
 from newtonopt.solvers.linesearch import strong_wolfe
 from newtonopt.solvers.result import Note
@@ -279,6 +280,58 @@ def test_lanczos_settles_the_smallest_eigenvalue_before_calling_a_minimum():
     found = lanczos(lambda v: spectrum * v, 5000, 200, want_vector=False)
     assert found.verdict == "minimum"
     assert found.min_eigenvalue == pytest.approx(1.0, rel=2e-2)
+
+
+# -- Cholesky: LAPACK's solves where numpy bundles them, numpy's otherwise ---------------
+
+@pytest.fixture(params=["lapack", "numpy"])
+def cholesky_path(request, monkeypatch):
+    """Both ways of solving: the LAPACK numpy bundles (the default where it
+    is found) and numpy's LU solves (elsewhere, and below LAPACK_FROM)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(cholesky_module, "_lapack", None)
+    elif cholesky_module._find() is None:    # found wherever bundled: the next test
+        pytest.skip("this numpy bundles no OpenBLAS")
+    return request.param
+
+
+def test_the_bundled_lapack_is_found_where_numpy_ships_openblas():
+    import glob
+    import os
+
+    here = os.path.dirname(np.__file__)
+    bundled = glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*")) \
+        + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
+    assert (cholesky_module._find() is not None) == bool(bundled)
+
+
+@pytest.mark.parametrize("n", [3, 40, 300])
+def test_cholesky_solves_agree_with_numpy(cholesky_path, n):
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(n, n))
+    h = a @ a.T + n * np.eye(n)
+    b = rng.normal(size=n)
+    found = cholesky_module.cholesky(h)
+    np.testing.assert_allclose(found.solve(b), np.linalg.solve(h, b), rtol=1e-11)
+    w = found.solve_lower(b)      # L^{-1} b for H = L L': its norm is b'H^{-1}b's root
+    np.testing.assert_allclose(w, np.linalg.solve(np.linalg.cholesky(h), b), rtol=1e-11)
+    np.testing.assert_allclose(w @ w, b @ np.linalg.solve(h, b), rtol=1e-12)
+    indefinite = h - (np.linalg.eigvalsh(h)[0] + 1.0) * np.eye(n)   # smallest eigenvalue -1
+    assert cholesky_module.cholesky(indefinite) is None
+
+
+def test_dense_methods_solve_alike_on_either_path(cholesky_path):
+    """newton and trust-exact at n = 30 (above LAPACK_FROM) reach the local
+    minimum scipy's trust-exact reaches from the same start (x_0 = -0.993)."""
+    from scipy.optimize import minimize, rosen, rosen_der, rosen_hess
+
+    x0 = no.parse("@rosenbrock", dims={"x": 30}).default_start()
+    ref = minimize(rosen, x0, jac=rosen_der, hess=rosen_hess, method="trust-exact",
+                   options={"gtol": 1e-10})
+    for method in ("newton", "trust-exact"):
+        res = no.minimize("@rosenbrock", x0=x0, dims={"x": 30}, method=method)
+        assert res.success
+        np.testing.assert_allclose(res.x, ref.x, atol=1e-8)
 
 
 # -- L-BFGS ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .cholesky import Cholesky, cholesky
 from .evaluator import Evaluator
 from .result import Note
 
@@ -132,15 +133,12 @@ class Newton(Direction):
         return p, Note.H_MODIFIED, 0
 
 
-def factored_step(h: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(the Cholesky factor L of H, -H^{-1} g) when H is positive definite,
-    else None.  numpy has no triangular solve, so the factor tests; one LU
-    solve of H costs less than two of the factor."""
-    try:
-        factor = np.linalg.cholesky(h)
-    except np.linalg.LinAlgError:
-        return None
-    return factor, -np.linalg.solve(h, g)
+def factored_step(h: np.ndarray, g: np.ndarray,
+                  shift: float = 0.0) -> tuple[Cholesky, np.ndarray] | None:
+    """(the Cholesky factorization of H = h + shift I, -H^{-1} g) when H is
+    positive definite, else None."""
+    factor = cholesky(h, shift)
+    return None if factor is None else (factor, -factor.solve(g))
 
 
 def newton_step(h: np.ndarray, g: np.ndarray) -> np.ndarray | None:

@@ -163,13 +163,12 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
     notes = Note.NONE if found is not None else Note.NEG_CURV
     gnorm = norm(g)
     hnorm = float(np.abs(h).sum(axis=0).max())
-    lo = max(0.0, -float(np.min(np.diag(h))), gnorm / radius - hnorm)
+    lo = max(0.0, -float(h.diagonal().min()), gnorm / radius - hnorm)
     hi = gnorm / radius + hnorm
     lam = 0.0 if found is not None else max(lo, 1e-12 * hi)
-    eye = np.eye(g.size)
     for _ in range(_NEARLY_STEPS):
         if found is None:
-            found = factored_step(h + lam * eye, g)
+            found = factored_step(h, g, lam)
         if found is None:                    # lam below -lambda_1
             lo = lam
             lam = max(math.sqrt(lo * hi), lo + 0.01 * (hi - lo))
@@ -184,7 +183,7 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
             hi = lam
         else:
             lo = lam
-        w = np.linalg.solve(factor, p)        # ||w||^2 = p'(H + lam I)^-1 p
+        w = factor.solve_lower(p)             # ||w||^2 = p'(H + lam I)^-1 p
         step = (pn * pn / float(w @ w)) * (pn - radius) / radius
         lam = lam + step if lo < lam + step < hi else max(math.sqrt(lo * hi),
                                                           lo + 0.01 * (hi - lo))
