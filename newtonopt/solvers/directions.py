@@ -193,21 +193,23 @@ class BFGS(Direction):
 
 
 class _Pairs:
-    """The last m pairs (s, y) as the rows of one 2m x n array W (s_i in
-    row i, y_i in row m + i; a ring whose ``slots`` list them oldest
-    first), with s_i'y_j and y_i'y_j kept as pairs arrive.  Then the
-    two-loop recursion's inner products s_i'q and y_i'r follow from W g and
-    those m x m products, and its 4m vector updates fold into one product
-    with W: 8 numpy calls a direction instead of ~40 (at n = 100 each costs
-    ~1 us of dispatch, not arithmetic)."""
+    """The last m pairs (s, y) as the rows of S and Y (a ring whose
+    ``slots`` list them oldest first), with s_i'y_j and y_i'y_j kept as pairs
+    arrive.  Then the two-loop recursion's inner products s_i'q and y_i'r
+    follow from S g, Y g and those m x m products, and its 4m vector updates
+    fold into one product with each of S and Y: 12 numpy calls a direction
+    instead of ~40 (at n = 100 each costs ~1 us of dispatch, not
+    arithmetic).  Slots fill from 0, so the rows in use are the first k."""
 
-    __slots__ = ("m", "w", "sy", "yy", "rho", "slots")
+    __slots__ = ("m", "s", "y", "sy", "yy", "rho", "slots")
 
     def __init__(self, m: int, n: int) -> None:
         self.m = m
-        # W is allocated at the first pair (at n = 10^6 it is 160 MB: not
-        # while a trace runs), zeroed so that unfilled rows weigh nothing
-        self.w = np.empty((0, n))
+        # S and Y are allocated at the first pair (at n = 10^6 they are 80 MB
+        # each: not while a trace runs), two blocks rather than one 2m x n
+        # (which the trace's freed memory could not hold: peak 469 MB at
+        # n = 10^6, against 396)
+        self.s = self.y = np.empty((0, n))
         self.sy = [[0.0] * m for _ in range(m)]   # sy[i][j] = s_i'y_j (read per scalar)
         self.yy = np.zeros((m, m))                 # yy[i, j] = y_i'y_j (used as a matrix)
         self.rho = [0.0] * m
@@ -216,19 +218,24 @@ class _Pairs:
     def __len__(self) -> int:
         return len(self.slots)
 
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of S and Y in use."""
+        k = len(self.slots)
+        return self.s[:k], self.y[:k]
+
     def add(self, s: np.ndarray, y: np.ndarray, rho: float) -> None:
         m = self.m
-        if not self.w.size:
-            self.w = np.zeros((2 * m, s.size))
+        if not self.s.size:
+            self.s, self.y = np.empty((m, s.size)), np.empty((m, s.size))
         slot = self.slots.pop(0) if len(self.slots) == m else len(self.slots)
         self.slots.append(slot)
-        rows_s, rows_y = self.w[:m], self.w[m:]
-        rows_s[slot], rows_y[slot], self.rho[slot] = s, y, rho
-        k = len(self.slots)               # rows 0..k-1 of each half are filled
-        y_s, s_y = (rows_y[:k] @ s).tolist(), (rows_s[:k] @ y).tolist()
-        for j in range(k):
+        self.s[slot], self.y[slot], self.rho[slot] = s, y, rho
+        rows_s, rows_y = self.rows()
+        y_s, s_y = (rows_y @ s).tolist(), (rows_s @ y).tolist()
+        for j in range(len(self.slots)):
             self.sy[slot][j], self.sy[j][slot] = y_s[j], s_y[j]
-        self.yy[slot, :k] = self.yy[:k, slot] = rows_y[:k] @ y
+        k = len(self.slots)
+        self.yy[slot, :k] = self.yy[:k, slot] = rows_y @ y
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,8 @@ class LBFGS(Direction):
 
     with its inner products taken from kept Gram matrices (``_Pairs``):
     s_i'q = s_i'g - sum_{j newer} a_j s_i'y_j,  y_i'r likewise, and
-    -r = -H0 g + sum_i (H0 a_i) y_i + (b_i - a_i) s_i, one product with W."""
+    -r = -H0 g + sum_i (b_i - a_i) s_i + (H0 a_i) y_i, one product each
+    with S and Y."""
 
     memory: int = 10
 
@@ -257,26 +265,27 @@ class LBFGS(Direction):
         order = pairs.slots
         if not order:
             return -g, Note.NONE, 0
-        m, sy, rho = pairs.m, pairs.sy, pairs.rho
-        wg = (pairs.w @ g).tolist()       # s_i'g, then y_i'g at m + i
-        a = [0.0] * m
+        sy, rho = pairs.sy, pairs.rho
+        rows_s, rows_y = pairs.rows()
+        sg, yg = (rows_s @ g).tolist(), (rows_y @ g).tolist()
+        a = [0.0] * len(order)
         for k in range(len(order) - 1, -1, -1):          # newest first
             i = order[k]
-            si_q, row = wg[i], sy[i]
+            si_q, row = sg[i], sy[i]
             for j in order[k + 1:]:
                 si_q -= a[j] * row[j]
             a[i] = rho[i] * si_q
         newest = order[-1]
         h0 = sy[newest][newest] / float(pairs.yy[newest, newest])
-        yya = (pairs.yy @ a).tolist()     # y_i'q = y_i'g - sum_j a_j y_i'y_j
-        coef = [0.0] * (2 * m)            # of -r: (b_i - a_i) on s_i, H0 a_i on y_i
+        yya = (pairs.yy[:len(a), :len(a)] @ a).tolist()   # y_i'q = y_i'g - sum_j a_j y_i'y_j
+        on_s = [0.0] * len(order)         # -r = -H0 g + S'(b - a) + Y'(H0 a)
         for k, i in enumerate(order):                     # oldest first
-            yi_r = h0 * (wg[m + i] - yya[i])
+            yi_r = h0 * (yg[i] - yya[i])
             for j in order[:k]:
-                yi_r -= coef[j] * sy[j][i]
-            coef[i] = rho[i] * yi_r - a[i]
-            coef[m + i] = h0 * a[i]
-        p = np.array(coef) @ pairs.w
+                yi_r -= on_s[j] * sy[j][i]
+            on_s[i] = rho[i] * yi_r - a[i]
+        p = np.array(on_s) @ rows_s
+        p += (h0 * np.array(a)) @ rows_y
         p -= g * h0
         return p, Note.NONE, 0
 
