@@ -13,8 +13,9 @@ compiled by default, once the interpreted evaluations (f, g and
 Hessian-vector products) have taken ``compile_budget`` seconds or
 numbered ``COMPILE_BY_COUNT`` (a dense Hessian counting as its n replays;
 at once when the code is already cached), so a run too short to pay for
-the compile never does (the headline command: 7 evaluations, 0.9 ms interpreted,
-against ~3 ms for the generator's import and a first compile) while a
+the compile never does (the headline command: 7 evaluations, 0.9 ms
+interpreted, against ~3 ms for the generator's import and a first
+compile) while a
 longer one switches early (Osborne 1 with bfgs: after 5 of 70 evaluations,
 at 0.5 ms each interpreted, against a 3 ms compile); the compiled
 code gives the interpreter's results to the bit, so the switch changes no
@@ -206,13 +207,12 @@ class Evaluator:
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """H(x) v by one seeded backward through the recorded gradient graph
-        (interpreted, timed toward the compile budget: a CG loop makes
-        several a point, each costing about an f and g)."""
+        (interpreted, its time counts toward the compile budget: a CG loop
+        makes several a point, each costing about an f and g).  The switch
+        itself waits for the next f: between two products CG's vectors are
+        alive, and the trace's arrays would join them (n = 10^6: +8 MB)."""
         point = self._second_order_point(x)
         self.nhvp += 1
-        if self.compiled is None and self._compiler is not None:
-            self._maybe_compile()
-            point = self._find(x)
         if self.compiled is not None:
             return point.replay(v).reshape(v.shape)
         t0 = time.perf_counter()

@@ -150,12 +150,8 @@ class Loop:
                 notes = outcome.notes
                 dx = 0.0
                 if outcome.accepted:
-                    g_new = ev.grad(outcome.x)
-                    s, y = outcome.x - run.x, g_new - run.g
-                    dx = norm(s)
-                    run.move(outcome.x, outcome.f, g_new)
-                    if run.finite():
-                        notes |= self.glob.accepted(s, y)
+                    dx, learned = self._advance(run, outcome)
+                    notes |= learned
                 if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
                     return self._stop(run, Status.CALLBACK, "the callback asked to stop")
                 if outcome.accepted and dx == 0.0 and run.grad_norm > self.gtol:
@@ -168,6 +164,15 @@ class Loop:
         except KeyboardInterrupt:
             return self._stop(run, Status.INTERRUPTED,
                               f"interrupted after {run.nit} iterations; x is the best point so far")
+
+    def _advance(self, run: Run, outcome: Outcome) -> tuple[float, Note]:
+        """Move to the accepted point; the direction learns from s = x+ - x
+        and y = g+ - g (which die here: at n = 10^6 each is 8 MB).
+        Returns ||s|| and the direction's notes."""
+        g_new = self.ev.grad(outcome.x)
+        s, y = outcome.x - run.x, g_new - run.g
+        run.move(outcome.x, outcome.f, g_new)
+        return norm(s), self.glob.accepted(s, y) if run.finite() else Note.NONE
 
     def _stop(self, run: Run, status: Status, message: str) -> Run:
         run.status, run.message = status, message
