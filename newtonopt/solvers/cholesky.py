@@ -53,10 +53,13 @@ class Cholesky:
 def cholesky(h: np.ndarray, shift: float = 0.0) -> Cholesky | None:
     """The Cholesky factorization of H = h + shift I (h symmetric), or None
     when H is not positive definite (or not finite)."""
-    a = np.array(h, dtype=np.float64, order="C")     # H, then (LAPACK) its factor
-    if shift:
-        a.flat[::a.shape[0] + 1] += shift
-    lapack = _find() if a.shape[0] >= LAPACK_FROM else None
+    n = h.shape[0]
+    lapack = _find() if n >= LAPACK_FROM else None
+    a = h
+    if shift or lapack is not None:      # a copy: H + shift I, then (LAPACK) its factor
+        a = np.array(h, dtype=np.float64, order="C")
+        if shift:
+            a.flat[::n + 1] += shift
     if lapack is not None:
         return Cholesky(None, a, lapack) if lapack.potrf(a) else None
     try:
