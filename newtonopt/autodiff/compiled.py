@@ -196,10 +196,10 @@ class Compiled:
         no batched form), or at small n while only the single-vector HVP is
         written (a trust-ncg run's final curvature check): n products."""
         block = _BATCH_ELEMENTS // self._program.hvp_width   # seeds per pass
-        if self.n <= _FEW_PRODUCTS and "hessian" not in self._functions \
-                and self._functions.get("hvp") is not None:
-            block = 0
-        if block >= 2 and not isinstance(state, _Interpreted) and self._hessian is not None:
+        few = self.n <= _FEW_PRODUCTS and "hessian" not in self._functions \
+            and self._functions.get("hvp") is not None
+        if not few and block >= 2 and not isinstance(state, _Interpreted) \
+                and self._hessian is not None:
             try:
                 coloring = self._coloring()
                 if coloring is not None and coloring[0].max() + 2 <= block:

@@ -232,9 +232,9 @@ class _Pairs:
         self.s[slot], self.y[slot], self.rho[slot] = s, y, rho
         rows_s, rows_y = self.rows()
         y_s, s_y = (rows_y @ s).tolist(), (rows_s @ y).tolist()
-        for j in range(len(self.slots)):
-            self.sy[slot][j], self.sy[j][slot] = y_s[j], s_y[j]
         k = len(self.slots)
+        for j in range(k):
+            self.sy[slot][j], self.sy[j][slot] = y_s[j], s_y[j]
         self.yy[slot, :k] = self.yy[:k, slot] = rows_y @ y
 
 
