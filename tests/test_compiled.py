@@ -176,6 +176,20 @@ def test_inf_and_nan_are_numpys(text, point):
         np.testing.assert_array_equal(a, b)
 
 
+def test_signed_zero_constants_are_not_merged():
+    """0.0 and -0.0 compare equal but are different constants: 1/(x*0.0) is
+    +inf where 1/(x*(-0.0)) is -inf.  Merged as one subexpression, the
+    compiled value was -3 pi/2 here where the interpreter's is -pi/2."""
+    obj = no.parse("sum(atan(1/(x*0.0))) + 2*sum(atan(1/(x*(-0.0))))", dims={"x": 3})
+    x = np.array([1.0, -1.0, 2.0])
+    with np.errstate(all="ignore"):
+        c = Compiled(obj, x, check=False)
+        got, want = c.value_and_grad(x), value_and_grad(obj, x)
+    assert want[0] == pytest.approx(-np.pi / 2)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 # -- Python callables ---------------------------------------------------------------
 
 def test_callables_opt_in_and_branches_are_caught():

@@ -74,9 +74,13 @@ class Trace:
 
 
 def _freeze(value: Any) -> Any:
-    """A hashable stand-in for an op parameter (None: not comparable)."""
-    if isinstance(value, (int, float, str, bool, type(None), np.integer, np.floating)):
-        return (type(value).__name__, value if value == value else "nan")
+    """A hashable stand-in for an op parameter (None: not comparable).
+    A float is keyed by its bits: 0.0 == -0.0, but 1/(x*0.0) is not
+    1/(x*(-0.0)); and nan != nan, though one nan parameter is another."""
+    if isinstance(value, (float, np.floating)):
+        return (type(value).__name__, float(value).hex())
+    if isinstance(value, (int, str, bool, type(None), np.integer)):
+        return (type(value).__name__, value)
     if isinstance(value, slice):
         return ("slice", value.start, value.stop, value.step)
     if isinstance(value, (tuple, list)):
@@ -96,13 +100,17 @@ _HASHED_SIZE = 4096
 def _op_key(op: Function, args: tuple[int, ...]) -> tuple[tuple | None, dict]:
     """The key that merges equal ops on equal arguments (None: never
     merged), and the op's parameters."""
-    params = {k: v for k, v in vars(op).items() if k not in _GRAPH_ATTRS}
-    if not params:           # most ops: Add, Mul, Sin, ...
-        return (type(op), (), args), params
+    attrs = op.__dict__
+    if len(attrs) == len(_GRAPH_ATTRS):    # most ops: Add, Mul, Sin, ... (no parameters)
+        return (type(op), (), args), _NO_PARAMS
+    params = {k: v for k, v in attrs.items() if k not in _GRAPH_ATTRS}
     frozen = tuple(sorted((k, _freeze(v)) for k, v in params.items()))
     if any(p is None for _, p in frozen):
         return None, params
     return (type(op), frozen, args), params
+
+
+_NO_PARAMS: dict = {}
 
 
 class _Builder:
