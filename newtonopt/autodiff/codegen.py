@@ -167,8 +167,8 @@ def _uniform_literal(c: Any, operand: tuple) -> str | None:
     if np.broadcast_shapes(c.shape, operand) != tuple(operand):
         return None
     first = c.flat[0]
-    if not (c == first).all():
-        return None
+    if not ((c == first) & (np.signbit(c) == np.signbit(first))).all():
+        return None         # (-0.0 == 0.0, but 1/-0.0 is -inf)
     return _literal(first)
 
 
