@@ -116,8 +116,7 @@ def scalar_expr(draw, depth=0):
     if kind == "reduce":
         return f"{draw(st.sampled_from(['sum', 'mean']))}({draw(vector_expr(depth + 1))})"
     if kind == "index":
-        return f"({draw(vector_expr(depth + 1))})[{draw(st.integers(-N, N - 1))}]" \
-            if False else f"x[{draw(st.integers(-N, N - 1))}]"
+        return f"x[{draw(st.integers(-N, N - 1))}]"
     if kind == "dot":
         return f"dot({draw(vector_expr(depth + 1))}, {draw(vector_expr(depth + 1))})"
     if kind == "norm":
