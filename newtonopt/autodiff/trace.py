@@ -223,10 +223,10 @@ def _fold_negations(t: Trace) -> Trace:
 
         -(-a) = a          -(a*c) = a*(-c)      (-a)*c = a*(-c)
         a + (-b) = a - b   (-b) + a = a - b     a - (-b) = a + b
-        -(a - b) = b - a
 
     (after ``_normalize``), each only where the absorbed node has no other user, so a vector
-    operation disappears (in a Rosenbrock HVP, 3 of 15)."""
+    operation disappears (in a Rosenbrock HVP, 3 of 15).  Not -(a - b) = b - a:
+    at a = b it is -0.0 against +0.0, and 1/-0.0 is -inf."""
     nodes = t.nodes
     alias: dict[int, int] = {}
     outputs = (t.f, t.g, t.hv)
@@ -262,8 +262,6 @@ def _fold_negations(t: Trace) -> Trace:
             rewire(node, MulConst(-inner[0].op.c), inner[0].args)
         elif kind is MulConst and kinds[0] is Neg:
             rewire(node, MulConst(-node.op.c), inner[0].args)
-        elif kind is Neg and kinds[0] is Sub:
-            rewire(node, Sub(), inner[0].args[::-1])
         elif kind is Add and Neg in kinds:
             k = kinds.index(Neg)
             rewire(node, Sub(), (args[1 - k], inner[k].args[0]))
