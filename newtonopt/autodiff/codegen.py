@@ -130,6 +130,22 @@ BASE_NAMESPACE = {"math": math, "np": np, "inf": math.inf, "nan": math.nan,
                   "_scatter_batched": _scatter_batched, "_erf": Fn.erf_array}
 
 
+def _pow0d(base: float, exponent: float) -> float:
+    """numpy's power on 0-d arrays, for Python floats (see ``Generator._pow``)."""
+    return math.sqrt(base) if exponent == 0.5 else math.pow(base, exponent)
+
+
+BASE_NAMESPACE["_pow0d"] = _pow0d
+
+
+def _literal_value(text: str) -> float | None:
+    """The number a literal written by ``_literal`` stands for, else None."""
+    try:
+        return float(text.strip("()"))
+    except ValueError:
+        return None
+
+
 def _scatterer(basic: bool) -> str:
     return "_scatter" if basic else "_scatter_at"
 
@@ -441,8 +457,6 @@ class Generator:
             chain = _power(a[0], op.c)
             if chain is not None and chain != "1.0":
                 return chain
-            if scalar and np.ndim(op.c) == 0 and op.c == 0.5:
-                return f"math.sqrt({a[0]})"           # numpy's x ** 0.5 is sqrt
             return self._pow(a[0], self._param(node, op.c), scalar)
         if kind is core.PowConstGrad:
             return self._pow_grad(node, a, scalar, batched)
@@ -507,7 +521,16 @@ class Generator:
 
     @staticmethod
     def _pow(base: str, exponent: str, scalar: bool) -> str:
-        return f"math.pow({base}, {exponent})" if scalar else f"np.power({base}, {exponent})"
+        """base ** exponent as numpy computes it.  The interpreter's scalars
+        are 0-d arrays, and there numpy's power with exponent 0.5 is sqrt
+        (nan at -inf, -0.0 at -0.0, where C's pow gives inf and 0.0)."""
+        if not scalar:
+            return f"np.power({base}, {exponent})"
+        if exponent == "0.5":
+            return f"math.sqrt({base})"
+        if _literal_value(exponent) is not None:
+            return f"math.pow({base}, {exponent})"
+        return f"_pow0d({base}, {exponent})"
 
     def _pow_grad(self, node: Node, a: list[str], scalar: bool, batched: bool) -> str:
         """g * c * x**(c-1), as ``PowConstGrad.forward`` computes it."""
