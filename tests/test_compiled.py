@@ -360,6 +360,23 @@ def test_a_tridiagonal_hessian_takes_three_products(n):
         np.testing.assert_array_equal(h, hessian(obj, x))
 
 
+def test_a_product_that_does_not_depend_on_v_fills_every_row():
+    """Piecewise linear f: H v is its masks times zero, the same vector for
+    every v (nan where x is).  The batched code returns that one vector;
+    the coloured Hessian put its entry for the zero seed in every cell."""
+    obj = no.parse("sum(max(max(x[1:], x[:-1]*0.0), -index(x)[:49]))", dims={"x": 50})
+    x = np.linspace(-1, 1, 50)
+    x[7], x[20] = np.nan, np.inf
+    with np.errstate(all="ignore"):
+        c = Compiled(obj, np.full(50, 0.7))
+        unit, colored = _unit_then_colored(c, x)
+        want = hessian(obj, x)
+    assert isinstance(c._colors, tuple)
+    assert np.isnan(want).any() and not np.isnan(want).all()
+    np.testing.assert_array_equal(unit, want)
+    np.testing.assert_array_equal(colored, want)
+
+
 def test_the_pattern_holds_whichever_branch_wins(colour_small):
     """The pattern is structural: a max couples x0 x1 at one point and x2 x3
     at another, and the colouring (found at the second) serves both."""

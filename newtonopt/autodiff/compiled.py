@@ -210,7 +210,7 @@ class Compiled:
                         stop = min(start + block, self.n)
                         seeds = np.zeros((stop - start, self.n))   # rows start..stop of I
                         seeds[np.arange(stop - start), np.arange(start, stop)] = 1.0
-                        rows[start:stop] = self._hessian(x, seeds, state)
+                        rows[start:stop] = self._products(x, seeds, state)
                 return (rows + rows.T) / 2
             except _FALLBACK:
                 pass
@@ -228,6 +228,12 @@ class Compiled:
             self._colors = coloring(self._program.trace, self._program.gen.vdep)
         return self._colors
 
+    def _products(self, x: np.ndarray, seeds: np.ndarray, state: Any) -> np.ndarray:
+        """H s for each row s of ``seeds``, one row each.  Where H v does not
+        depend on v (a piecewise-linear f: the product is its masks times
+        zero, or nan) the batched code returns that one vector."""
+        return np.broadcast_to(self._hessian(x, seeds, state), seeds.shape)
+
     def _colored_rows(self, x: np.ndarray, state: Any, colors: np.ndarray,
                       pattern: np.ndarray) -> np.ndarray:
         """Rows H e_j from one product per colour: row j is its colour's
@@ -236,7 +242,7 @@ class Compiled:
         k = int(colors.max()) + 1
         seeds = np.zeros((k + 1, self.n))       # the last one is the zero seed
         seeds[colors, np.arange(self.n)] = 1.0
-        products = self._hessian(x, seeds, state)
+        products = self._products(x, seeds, state)
         return np.where(pattern, products[colors], products[k])
 
     # -- the functional API ------------------------------------------------------
@@ -284,8 +290,8 @@ class Compiled:
                 want = self._functions["hvp"](x, v, cache)
             else:
                 want = make_hvp(self.f, x)[0](v)
-            fn = self._functions[name]
-            got = fn(x, v, cache) if name == "hvp" else fn(x, v[None, :], cache)[0]
+            got = self._functions["hvp"](x, v, cache) if name == "hvp" \
+                else self._products(x, v[None, :], cache)[0]
         if name == "hvp":
             self._reference_hv = None
         _same(got, want, "Hessian-vector product")
