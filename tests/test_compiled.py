@@ -161,6 +161,38 @@ def test_generated_objectives_agree_with_the_interpreter(text, seed, scale):
                 _close(got, want)
 
 
+# Where IEEE arithmetic has its corner cases: signed zeros, subnormals, the
+# largest floats, infinities and nan; and terms whose value turns on them
+# (each once compiled differently from the interpreter).
+_SPECIAL = [-0.0, 0.0, 0.5, -1.0, 2.0, 1e308, -1e308, 5e-324, 1e-320, np.inf, -np.inf, np.nan]
+_SIGN_SENSITIVE = [
+    "sum(atan(1/(-(x - x[::-1]))))",                       # -(a - b) is not b - a at a = b
+    "sum(atan(1/(x*0.0))) + 2*sum(atan(1/(x*(-0.0))))",    # 0.0 and -0.0: two constants
+    "sum(atan(1/(x*[0.0, -0.0, 0.0, -0.0, 0.0])))",        # ... also inside an array
+    "y^1.5 + y^x[0]",                                      # numpy's 0-d power(., 0.5) is sqrt
+    "exp(min(y, 1e-320))^1.5",                             # a gradient component 0.0 + -0.0
+    "sum(max(max(x[1:], x[:-1]*0.0), -index(x)[:4]))",     # H v independent of v
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(objectives(), st.sampled_from(_SIGN_SENSITIVE),
+       st.lists(st.lists(st.sampled_from(_SPECIAL), min_size=N + 1, max_size=N + 1),
+                min_size=2, max_size=2))
+def test_generated_objectives_agree_at_special_points(colour_small, text, term, points):
+    """Compiled against the interpreter where IEEE has corner cases: the
+    same nan and inf, zeros of the same sign, the rest to 1e-13; the
+    second dense Hessian coloured."""
+    obj = no.parse(f"{text} + {term}", dims={"x": N})
+    with np.errstate(all="ignore"):
+        c = Compiled(obj, np.full(obj.size, 0.7), check=False)
+        for point in points:
+            x, v = np.array(point), np.cos(np.arange(obj.size) + 0.5)
+            for got, want in zip(compiled(c, x, v), interpreted(obj, x, v)):
+                _close(got, want)
+
+
 @pytest.mark.parametrize("text, point", [
     ("exp(x)", [1000.0]), ("log(x)", [0.0]), ("log(x)", [-1.0]), ("1/x", [0.0]),
     ("sqrt(x)", [-1.0]), ("x^1.5", [-2.0]), ("cosh(x) + sinh(x)", [800.0]),
