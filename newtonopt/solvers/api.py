@@ -205,10 +205,14 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
 
 
 def _compile_note(ev: Evaluator) -> str | None:
-    """How the derivatives ran: compiled, interpreted and why, or compiled
-    but for a second-order function that failed its check."""
+    """How the derivatives ran: compiled (when, and at what cost),
+    interpreted and why, or compiled but for a second-order function that
+    failed its check; None where compiling was not asked for."""
+    note = ev.compile_note
+    if note is None and ev.compile_pending:
+        note = f"interpreted: the run ended within the compile budget ({ev.nfev} f evaluations)"
     dropped = getattr(ev.compiled, "second_order_note", None)
-    return f"{ev.compile_note}; {dropped}" if dropped else ev.compile_note
+    return f"{note}; {dropped}" if dropped else note
 
 
 def _final_curvature(run, f, enabled: bool, compiled):

@@ -95,6 +95,11 @@ class Evaluator:
         self._iterate: _Point | None = None
         self._trial: _Point | None = None
 
+    @property
+    def compile_pending(self) -> bool:
+        """Compiling was asked for and has not happened (yet)."""
+        return self._compiler is not None
+
     def counts(self) -> dict[str, int]:
         return {"nfev": self.nfev, "njev": self.njev, "nhev": self.nhev, "nhvp": self.nhvp}
 
@@ -187,12 +192,17 @@ class Evaluator:
         self._trial = None
         if kept is not None:
             kept.y = kept.leaf = kept.replay = None
+        cached = getattr(compiler, "cached", lambda: False)()
+        t0 = time.perf_counter()
         try:
             self.compiled = compiler(at)
         except Exception as exc:  # noqa: BLE001 - any failure: stay interpreted, say why
             self.compile_note = f"interpreted: {type(exc).__name__}: {exc}"
         else:
-            self.compile_note = "compiled"
+            cost = "the code was cached" if cached else \
+                f"compiling took {1e3 * (time.perf_counter() - t0):.1f} ms"
+            self.compile_note = (f"compiled after {_evaluations(self.nfev)} interpreted "
+                                 f"({1e3 * self._interpreted_s:.1f} ms); {cost}")
         if kept is not None:   # the iterate again, by whichever code now runs
             self._forward(kept)
             self._derive(kept)
@@ -233,6 +243,10 @@ class Evaluator:
         if point.dense is not None:
             return point.dense()
         return dense_hessian(point.replay, x.size)
+
+
+def _evaluations(k: int) -> str:
+    return f"{k} f evaluation{'' if k == 1 else 's'}"
 
 
 def _check_recorded(y, leaf: Variable) -> None:
