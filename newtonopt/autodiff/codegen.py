@@ -415,7 +415,8 @@ class Generator:
         if isinstance(op, Fn.GetItemGrad) and _is_int(op.index) and len(node.shape) == 1 \
                 and self.trace.nodes[node.args[0]].shape == ():
             # 0.0 + gy, as the interpreter's scatter into zeros: -0.0 becomes 0.0
-            fn.sparse[node.index] = {int(op.index) % node.shape[0]: f"({fn.value(node.args[0])} + 0.0)"}
+            k = int(op.index) % node.shape[0]
+            fn.sparse[node.index] = {k: f"({fn.value(node.args[0])} + 0.0)"}
             return True
         if isinstance(op, core.Add) and all(a in fn.sparse for a in node.args) \
                 and self.trace.nodes[node.args[0]].shape == node.shape \
