@@ -96,13 +96,18 @@ class TieWeight(Mask):
 
 
 class IsExtreme(Mask):
-    """1 where x equals its reduction y (broadcast back along ``kept``)."""
+    """Each element's share of a max or min reduction's gradient: 1/k where
+    x equals its reduction y (broadcast back along ``kept``) and k elements
+    tie for it, else 0 (also where y is nan and no element equals it)."""
 
     def __init__(self, kept):
         self.kept = kept
 
     def forward(self, x, y):
-        return _typed((x == np.reshape(y, self.kept)) * 1.0, x)
+        hit = np.asarray(x == np.reshape(y, self.kept), dtype=np.float64)
+        axes = tuple(i for i, n in enumerate(self.kept) if n == 1)
+        ties = hit.sum(axis=axes, keepdims=True) if axes else hit
+        return _typed(np.divide(hit, ties, out=np.zeros_like(hit), where=ties > 0), x)
 
 
 class MaxShift(Mask):
@@ -431,8 +436,10 @@ average = mean
 
 
 class _Extreme(Function):
-    """max or min over ``axis``; every element equal to the extreme gets
-    the whole gradient (DeZero's tie rule), through a constant mask."""
+    """max or min over ``axis``; k elements tied for the extreme share its
+    gradient, 1/k each, through a constant mask (as JAX and PyTorch do,
+    and as ``maximum`` does for two).  DeZero gives each the whole
+    gradient, which is not a subgradient: max of (x, x) would have slope 2."""
 
     reduce = staticmethod(np.max)
 
