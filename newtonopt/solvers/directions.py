@@ -55,6 +55,13 @@ def norm(v: np.ndarray) -> float:
     return math.sqrt(float(v @ v))
 
 
+def _curvature(s: np.ndarray, y: np.ndarray) -> float | None:
+    """s'y for a quasi-Newton update, or None where the pair is to be skipped:
+    s'y <= sqrt(eps) ||s|| ||y|| (N&W §6.1: the update needs s'y > 0)."""
+    sy = float(s @ y)
+    return sy if sy > _SKIP * norm(s) * norm(y) else None
+
+
 class _LastStep:
     """What N&W §3.5's slope-ratio first trial step needs: g_{k-1}'s_{k-1}.  (Run
     states are plain classes: a dataclass costs start-up time to create.)"""
@@ -180,8 +187,8 @@ class BFGS(Direction):
         return _interpolated_step(g, p, decrease)
 
     def update(self, state, s, y):
-        sy = float(s @ y)
-        if not sy > _SKIP * norm(s) * norm(y):
+        sy = _curvature(s, y)
+        if sy is None:
             return Note.H_SKIP
         if state.h is None:
             state.h = np.eye(s.size) * (sy / float(y @ y) if self.scale_h0 else 1.0)
@@ -293,8 +300,8 @@ class LBFGS(Direction):
         return min(1.0, 1.0 / np.linalg.norm(g)) if not pairs else 1.0
 
     def update(self, pairs, s, y):
-        sy = float(s @ y)
-        if not sy > _SKIP * norm(s) * norm(y):
+        sy = _curvature(s, y)
+        if sy is None:
             return Note.H_SKIP
         pairs.add(s, y, 1.0 / sy)
         return Note.NONE
