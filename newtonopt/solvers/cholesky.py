@@ -68,6 +68,16 @@ def cholesky(h: np.ndarray, shift: float = 0.0) -> Cholesky | None:
         return None
 
 
+def bundled_openblas() -> list[str]:
+    """The OpenBLAS libraries numpy's wheel ships (Linux, then macOS layout)."""
+    import glob
+    import os
+
+    here = os.path.dirname(np.__file__)
+    return sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
+                  + glob.glob(os.path.join(here, ".dylibs", "*openblas*")))
+
+
 def _find():
     global _lapack
     if _lapack is _UNSET:
@@ -98,12 +108,8 @@ class _Lapack:
     @classmethod
     def load(cls) -> "_Lapack | None":
         import ctypes
-        import glob
-        import os
 
-        here = os.path.dirname(np.__file__)
-        for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
-                           + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
+        for path in bundled_openblas():
             lib = ctypes.CDLL(path)
             for prefix in ("scipy_", ""):
                 names = [f"{prefix}{name}_64_" for name in ("dpotrf", "dpotrs", "dtrtrs")]
