@@ -224,7 +224,7 @@ def test_inf_and_nan_are_numpys(text, point):
 def test_signed_zero_constants_are_not_merged(text, value):
     """0.0 and -0.0 compare equal but are different constants: 1/(x*0.0) is
     +inf where 1/(x*(-0.0)) is -inf.  Merged as one subexpression, the
-    first compiled value was -3 pi/2 where the interpreter's is -pi/2; an
+    first compiled value was -9 pi/2 where the interpreter's is -3 pi/2; an
     array of zeros with one -0.0 written as the literal 0.0 gave inf, not
     inf - inf + inf = nan; and -(a - b) rewritten as b - a is +0.0, not
     -0.0, where a = b."""
