@@ -314,6 +314,25 @@ def test_cholesky_solves_agree_with_numpy(cholesky_path, n):
     assert cholesky_module.cholesky(indefinite) is None
 
 
+def test_a_matrix_that_factors_but_is_singular_to_lu_is_solved_through_its_factor():
+    """The Hessian of norm(x - 1) at a point of a trust-exact run: rank 2, yet
+    Cholesky passes (its last pivot a rounding error, 4e-3 beside 4e5) while
+    numpy's LU meets an exact zero pivot.  The solve is L^-T L^-1 b, as
+    LAPACK's potrs gives (scipy's triangular solves as the reference)."""
+    from scipy.linalg import solve_triangular
+
+    h = np.array([[1.7627797415567715e+11, -1.6833875720020752e+10, -4.0297748906054565e+10],
+                  [-1.6833875720020752e+10, 1.6090687287785663e+11, -6.2696990005688416e+10],
+                  [-4.0297748906054565e+10, -6.2696990005688416e+10, 3.7010650379606049e+10]])
+    b = np.array([-0.24047770849921601, -0.37414567551938144, -0.8956480811150727])
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.solve(h, b)
+    found = cholesky_module.cholesky(h)
+    lower = np.linalg.cholesky(h)
+    want = solve_triangular(lower.T, solve_triangular(lower, b, lower=True), lower=False)
+    np.testing.assert_allclose(found.solve(b), want, rtol=1e-9)
+
+
 def test_dense_methods_solve_alike_on_either_path(cholesky_path):
     """newton and trust-exact at n = 30 (above LAPACK_FROM) reach the local
     minimum scipy's trust-exact reaches from the same start (x_0 = -0.993)."""

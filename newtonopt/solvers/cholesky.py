@@ -38,9 +38,17 @@ class Cholesky:
         self.h, self.factor, self.lapack = h, factor, lapack
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """H^{-1} b (with numpy, an LU solve of H: one O(n^3) instead of two)."""
+        """H^{-1} b (with numpy, an LU solve of H: one O(n^3) instead of two).
+
+        An H singular to working precision can still factor, its last pivot
+        a rounding error above zero (the Hessian of norm(x - 1) at n = 3,
+        rank 2, gave L_33 = 4e-3 beside 4e5), while LU meets an exact zero
+        pivot; then the solve goes through L, as LAPACK's always does."""
         if self.lapack is None:
-            return np.linalg.solve(self.h, b)
+            try:
+                return np.linalg.solve(self.h, b)
+            except np.linalg.LinAlgError:
+                return np.linalg.solve(self.factor.T, np.linalg.solve(self.factor, b))
         return self.lapack.potrs(self.factor, b)
 
     def solve_lower(self, b: np.ndarray) -> np.ndarray:
