@@ -97,6 +97,37 @@ def test_abs_convention_keeps_smooth_functions_right_at_zero():
                                   [-1.0, 1.0])
 
 
+def test_norm_has_the_zero_subgradient_at_zero():
+    # ||x|| at 0: every vector of the unit ball is a subgradient; 0 is the one
+    # (PyTorch's) that lets a minimizer at the kink read as converged.  The
+    # Hessian there is 0 too, interpreted and compiled.
+    obj = parse("norm(x - 1) + 2*norm(x)", dims={"x": 3})
+    at_one = np.ones(3)
+    want_g = 2 * at_one / np.sqrt(3.0)                    # only 2||x|| is smooth there
+    want_h = 2 * (np.eye(3) - np.full((3, 3), 1 / 3)) / np.sqrt(3.0)
+    compiled = Compiled(obj, at_one + 0.25)
+    for g, h in ((grad(obj, at_one), hessian(obj, at_one)),
+                 (compiled.value_and_grad(at_one)[1], compiled.hessian_at(at_one))):
+        np.testing.assert_allclose(g, want_g, rtol=1e-15)
+        np.testing.assert_allclose(h, want_h, rtol=1e-14, atol=1e-15)
+
+
+def test_norm_away_from_zero_is_the_composite_bit_for_bit():
+    x0 = RNG.normal(size=5)
+    v = RNG.normal(size=5)
+
+    def composite(x):
+        return F.sqrt(F.sum(F.square(x * 1.5 - 0.25))) ** 3
+
+    def ours(x):
+        return F.norm(x * 1.5 - 0.25) ** 3
+
+    np.testing.assert_array_equal(grad(ours, x0), grad(composite, x0))
+    np.testing.assert_array_equal(hvp(ours, x0, v), hvp(composite, x0, v))
+    np.testing.assert_allclose(hvp(ours, x0, v), fd_hvp(lambda z: grad(ours, z), x0, v),
+                               rtol=1e-6)
+
+
 # -- the ownership rule of in-place accumulation -----------------------------
 
 class _Twice(core.Function):

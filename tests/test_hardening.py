@@ -125,13 +125,26 @@ def test_an_objective_that_bypasses_the_graph_is_refused():
 
 # -- 4. numerical failure in the curvature check ---------------------------------
 
-def test_norm_at_zero_is_not_bad_input():
-    r = run("minimize", "norm(x)", "--dim", "x=3", "--x0", "x=0", "--format", "json")
+def test_a_root_of_zero_is_not_bad_input():
+    # sqrt's slope at 0 is infinite: the gradient and Hessian of sqrt(sum(x^2))
+    # at 0 are nan, and the check says so instead of failing on them.
+    r = run("minimize", "sqrt(sum(x^2))", "--dim", "x=3", "--x0", "x=0", "--format", "json")
     assert r.returncode == 1, r.stderr
     res = json.loads(r.stdout)
     assert res["status"] == "non_finite"
     assert res["curvature"]["verdict"] == "not certified"
     assert "not finite" in res["curvature"]["reason"]
+
+
+def test_norm_at_zero_is_its_minimum():
+    # norm(x), the same function, takes the zero subgradient and Hessian at 0:
+    # the start is the minimum; a zero Hessian certifies no strict minimum.
+    r = run("minimize", "norm(x)", "--dim", "x=3", "--x0", "x=0", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["status"] == "converged" and res["fun"] == 0.0 and res["nit"] == 0
+    assert res["curvature"]["verdict"] == "not certified"
+    assert res["curvature"]["min_eigenvalue"] == res["curvature"]["max_eigenvalue"] == 0.0
 
 
 # -- 5. workers die with the batch -------------------------------------------------

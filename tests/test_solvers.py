@@ -179,6 +179,18 @@ def test_singular_hessian_near_the_origin(method):
     assert res.curvature["verdict"] in ("minimum", "not certified")
 
 
+@pytest.mark.parametrize("method", ["gd", "newton", "cg", "newton-cg"])
+def test_a_minimum_at_the_kink_of_a_norm_is_converged(method):
+    # ||x - 1|| is minimized at x = 1, where its gradient is 0/0: the core takes
+    # the zero subgradient there, so a method that lands on the kink stops
+    # there as converged (it ended non_finite with g = nan).
+    for seed in range(3):
+        x0 = np.random.default_rng(seed).uniform(-2, 2, 3)
+        res = no.minimize("norm(x - 1)", x0=x0, dims={"x": 3}, method=method)
+        assert res.status == Status.CONVERGED and res.fun == 0.0
+        np.testing.assert_array_equal(res.x, np.ones(3))
+
+
 def test_precision_limit_is_named():
     # g = 2e16 (x - 1) + 1 vanishes at x = 1 - 5e-17, between two doubles:
     # at x = 1 it is 1 and one ulp below it is -1.2, so ||g|| <= 1e-8 is

@@ -35,7 +35,7 @@ from .trace import Node, Trace
 _LIST_LIMIT = 1000   # vectors up to this size are unpacked with .tolist()
 
 _MATH = {Fn.Exp: "exp", Fn.Log: "log", Fn.Sin: "sin", Fn.Cos: "cos", Fn.Tan: "tan",
-         Fn.Tanh: "tanh", Fn.Sinh: "sinh", Fn.Cosh: "cosh", Fn.Sqrt: "sqrt",
+         Fn.Tanh: "tanh", Fn.Sinh: "sinh", Fn.Cosh: "cosh", Fn.Sqrt: "sqrt", Fn.NormRoot: "sqrt",
          Fn.Log1p: "log1p", Fn.Expm1: "expm1", Fn.Atan: "arctan"}
 # the same function on a Python float, where ``math`` spells it differently
 _MATH_SCALAR = {**_MATH, Fn.Atan: "atan"}

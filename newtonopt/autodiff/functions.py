@@ -610,6 +610,23 @@ def matvec(a: np.ndarray, x) -> Variable:
     return MatVecConst(np.asarray(a, dtype=np.float64))(x)
 
 
+class NormRoot(Sqrt):
+    """The root in norm(x) = sqrt(sum(x**2)): sqrt, whose derivative is
+    taken as 0 at 0 (PyTorch's choice for the norm) instead of inf.
+
+    At x = 0 the norm's gradient x / ||x|| is 0/0, while every vector of the
+    unit ball is a subgradient there; 0 is the one that makes a minimizer
+    at the kink (``norm(x - 1)`` at x = 1) read as converged, not as nan.
+    With z = [s == 0]:  d = gy (1 - z) / (2 (s + z)), which is gy / (2 sqrt s)
+    bit for bit where s > 0; its own derivative at 0 is 0 too (the masks
+    have none), so the Hessian there is 0, as PyTorch's."""
+
+    def backward(self, gy):
+        root = self.outputs[0]()
+        at_zero = IsZero()(root)
+        return gy * (1 - at_zero) / ((root + at_zero) * 2)
+
+
 def norm(x):
-    """Euclidean norm sqrt(sum(x**2)) (not differentiable at 0)."""
-    return sqrt(sum(square(x)))
+    """Euclidean norm sqrt(sum(x**2)); its gradient at 0 is 0 (``NormRoot``)."""
+    return NormRoot()(sum(square(x)))
