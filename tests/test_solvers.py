@@ -161,6 +161,28 @@ def test_overflow_ends_non_finite(method):
     assert res.status is Status.NON_FINITE
 
 
+SECOND_ORDER = ["newton", "newton-cg", "trust-ncg", "trust-exact"]
+
+
+@pytest.mark.parametrize("method", SECOND_ORDER)
+@pytest.mark.parametrize("text, x0", [
+    # |x|^1.5 is C^1 with second derivative 0.75 |x|^-1/2: infinite at 0
+    ("sum(abs(x)^1.5) + sum(x^2)", [0.0, 1.0, -1.0]),
+    # and beside a coupling term (the Hessian's inf is no longer alone on the
+    # diagonal: LAPACK's eigensolver raised on it)
+    ("(x[0] - x[1])^2 + norm(x - 1.37) + sum(abs(x)^1.5)", [-1.462, 0.0, 1.0]),
+])
+def test_an_infinite_second_derivative_ends_non_finite_naming_the_hessian(method, text, x0):
+    res = no.minimize(text, x0=x0, dims={"x": 3}, method=method)
+    assert res.status is Status.NON_FINITE and res.nit == 0
+    assert "Hessian" in res.message and "not finite at iteration 0" in res.message
+    np.testing.assert_array_equal(res.x, x0)
+    # f and g are finite there: a first-order method goes on to the minimum, 0
+    if text.startswith("sum"):
+        first = no.minimize(text, x0=x0, dims={"x": 3}, method="bfgs")
+        assert first.success and first.fun < 1e-20
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_unbounded_below_ends_cleanly(method):
     res = no.minimize("-x^2 - y^2", x0="x=0.5,y=0.1", method=method, maxiter=200)

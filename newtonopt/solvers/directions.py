@@ -21,7 +21,7 @@ import numpy as np
 
 from .cholesky import Cholesky, cholesky
 from .evaluator import Evaluator
-from .result import Note
+from .result import Note, finite_curvature, finite_hessian
 
 EPS = np.finfo(float).eps
 _SKIP = np.sqrt(EPS)        # BFGS/L-BFGS skip rule:  y's <= _SKIP ||y|| ||s||
@@ -130,7 +130,7 @@ class Newton(Direction):
     dense: ClassVar[bool] = True
 
     def compute(self, state, ev, x, f, g):
-        h = ev.hessian(x)
+        h = finite_hessian(ev.hessian(x))
         p = newton_step(h, g)
         if p is not None:
             return p, Note.NONE, 0
@@ -342,7 +342,7 @@ class NewtonCG(Direction):
         kappa_max = 0.0
         for j in range(20 * g.size):
             hd = ev.hvp(x, d)
-            curv = float(d @ hd)
+            curv = finite_curvature(float(d @ hd))
             dd = float(d @ d)
             kappa_max = max(kappa_max, abs(curv) / dd)
             if curv <= _FLAT * dd * kappa_max:

@@ -17,7 +17,7 @@ from .curvature import Curvature, curvature
 from .directions import norm
 from .evaluator import Evaluator
 from .linesearch import backtracking
-from .result import Note, Outcome, Status
+from .result import NonFiniteCurvature, Note, Outcome, Status
 
 EPS = np.finfo(float).eps
 _MAX_ESCAPES = 10
@@ -142,7 +142,12 @@ class Loop:
                                       f"iteration limit {self.maxiter} reached with "
                                       f"‖g‖∞ = {gnorm:.3g} > gtol = {self.gtol:g}")
                 else:
-                    outcome = self.glob.step(ev, run.nit, run.x, run.f, run.g)
+                    try:
+                        outcome = self.glob.step(ev, run.nit, run.x, run.f, run.g)
+                    except NonFiniteCurvature as exc:
+                        return self._stop(run, Status.NON_FINITE,
+                                          f"{exc.what} is not finite at iteration {run.nit}; "
+                                          "bfgs and lbfgs need no second derivatives")
                 if outcome is None or outcome.x is None:
                     return self._failed(run, outcome)
                 run.nit += 1

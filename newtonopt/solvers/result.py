@@ -7,6 +7,7 @@ Optim.jl does, and a named status in the spirit of Optim's TerminationCode.
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,32 @@ class Outcome:
                  notes: Note = Note.NONE, cg_iters: int = 0, accepted: bool = True) -> None:
         self.x, self.f, self.step, self.predicted = x, f, step, predicted
         self.notes, self.cg_iters, self.accepted = notes, cg_iters, accepted
+
+
+class NonFiniteCurvature(Exception):
+    """The Hessian a method needs, or a product with it, is not finite (an
+    infinite second derivative, as |x|^1.5 has at 0): no step can be built
+    from it, and the loop ends the run ``non_finite`` saying so."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def finite_curvature(value: float, what: str = "a Hessian-vector product") -> float:
+    """``value`` (d'Hd), or NonFiniteCurvature: a product with a nan or inf
+    makes d'Hd nan or inf, so the scalar stands for the whole vector."""
+    if not math.isfinite(value):
+        raise NonFiniteCurvature(what)
+    return value
+
+
+def finite_hessian(h: np.ndarray) -> np.ndarray:
+    """``h``, or NonFiniteCurvature (LAPACK's eigensolver fails on it, and
+    Cholesky would factor an inf into a meaningless step)."""
+    if not np.isfinite(h).all():
+        raise NonFiniteCurvature("the Hessian")
+    return h
 
 
 class Status(str, enum.Enum):

@@ -39,7 +39,7 @@ import numpy as np
 from .directions import factored_step, newton_step, norm
 from .evaluator import Evaluator
 from .linesearch import NOISE
-from .result import Note, Outcome, Status
+from .result import Note, Outcome, Status, finite_curvature, finite_hessian
 
 
 def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
@@ -66,7 +66,7 @@ class Steihaug:
         rr = gnorm * gnorm
         for j in range(20 * g.size):
             hd = ev.hvp(x, d)
-            curv = float(d @ hd)
+            curv = finite_curvature(float(d @ hd))
             if curv <= 0:
                 tau = _to_boundary(z, d, radius)
                 return z + tau * d, hz + tau * hd, Note.NEG_CURV | Note.BOUNDARY, j + 1
@@ -197,7 +197,7 @@ class MoreSorensen:
     """The nearly exact trust-region step on the dense Hessian."""
 
     def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
-        h = ev.hessian(x)
+        h = finite_hessian(ev.hessian(x))
         p, _, notes = nearly_exact(h, g, radius)
         return p, h @ p, notes, 0
 
