@@ -115,7 +115,7 @@ class Evaluator:
         if point is not None:
             return point.value
         if self._compiler is not None:
-            self._maybe_compile()
+            self._maybe_compile(x)
         point = _Point(np.array(x, dtype=np.float64))
         self._trial = None   # free the last trial's graph before making another
         self._forward(point)
@@ -174,25 +174,29 @@ class Evaluator:
             point.replay = lambda v: c.hvp(x, state, v)
             point.dense = lambda: c.hessian(x, state)
 
-    def _maybe_compile(self, pending: int = 0) -> None:
+    def _maybe_compile(self, x: np.ndarray, pending: int = 0) -> None:
         """Switch to compiled code once; the iterate's graphs are freed first
         (the trace records three more) and its state re-derived by the new
         code, uncounted: f and g at that point were counted already.
-        ``pending``: interpreted passes about to be made (a dense Hessian's
-        n replays), counted as evaluations toward ``COMPILE_BY_COUNT``."""
-        if self._compiler is None or self.nfev < COMPILE_AFTER:
+        Code already cached switches before the first evaluation (the first
+        interpreted one checks what the objective returns; cached code was
+        made from an objective checked so).  ``x``: the point about to be
+        evaluated; ``pending``: interpreted passes about to be made (a dense
+        Hessian's n replays), counted as evaluations toward
+        ``COMPILE_BY_COUNT``."""
+        if self._compiler is None:
             return
-        if self._interpreted_s < self.compile_budget \
-                and self.nfev + pending < COMPILE_BY_COUNT \
-                and not getattr(self._compiler, "cached", lambda: False)():
+        cached = getattr(self._compiler, "cached", lambda: False)()
+        if not cached and (self.nfev < COMPILE_AFTER or (
+                self._interpreted_s < self.compile_budget
+                and self.nfev + pending < COMPILE_BY_COUNT)):
             return
         compiler, self._compiler = self._compiler, None
         kept = self._iterate
-        at = (kept or self._trial).x
+        at = next((p.x for p in (kept, self._trial) if p is not None), x)
         self._trial = None
         if kept is not None:
             kept.y = kept.leaf = kept.replay = None
-        cached = getattr(compiler, "cached", lambda: False)()
         t0 = time.perf_counter()
         try:
             self.compiled = compiler(at)
@@ -201,8 +205,9 @@ class Evaluator:
         else:
             cost = "the code was cached" if cached else \
                 f"compiling took {1e3 * (time.perf_counter() - t0):.1f} ms"
-            self.compile_note = (f"compiled after {_evaluations(self.nfev)} interpreted "
-                                 f"({1e3 * self._interpreted_s:.1f} ms); {cost}")
+            self.compile_note = f"compiled at once: {cost}" if not self.nfev else \
+                (f"compiled after {_evaluations(self.nfev)} interpreted "
+                 f"({1e3 * self._interpreted_s:.1f} ms); {cost}")
         if kept is not None:   # the iterate again, by whichever code now runs
             self._forward(kept)
             self._derive(kept)
@@ -238,7 +243,7 @@ class Evaluator:
         if point.dense is None:
             # n interpreted replays may cost more than compiling (newton at
             # n = 100 replayed 100 times an iteration until the 10th f)
-            self._maybe_compile(pending=x.size)
+            self._maybe_compile(x, pending=x.size)
             point = self._find(x)
         if point.dense is not None:
             return point.dense()
