@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 import newtonopt as no
 import newtonopt.functions as F
-from newtonopt.autodiff import CompileError, Compiled, hessian, hvp, sparsity, value_and_grad
+from newtonopt.autodiff import (CompileError, Compiled, core, hessian, hvp, sparsity,
+                                value_and_grad)
 from newtonopt.cli import cli
 from newtonopt.methods import METHODS
 from newtonopt.problems import PROBLEMS
@@ -113,7 +114,8 @@ def vector_expr(draw, depth=0):
 def scalar_expr(draw, depth=0):
     if depth >= 3:
         return draw(st.sampled_from(["y", "x[0]", "x[-1]", "y^2"]))
-    kind = draw(st.sampled_from(["reduce", "index", "dot", "norm", "slices", "scalar"]))
+    kind = draw(st.sampled_from(["reduce", "index", "dot", "norm", "slices", "scalar",
+                                 "square"]))
     if kind == "reduce":
         return f"{draw(st.sampled_from(['sum', 'mean']))}({draw(vector_expr(depth + 1))})"
     if kind == "index":
@@ -127,6 +129,8 @@ def scalar_expr(draw, depth=0):
                                      ("x[1:-1]", "x[2:]"), ("x[-3:]", "x[:3]"),
                                      ("x[1::2]", "x[:-1:2]")]))
         return f"sum({a}*{b})"
+    if kind == "square":      # a function of a reduction: its gradient is a broadcast
+        return f"({draw(scalar_expr(depth + 1))})^2"
     return f"exp(-y^2) * {draw(scalar_expr(depth + 1))}"
 
 
@@ -139,6 +143,7 @@ def objectives(draw):
 
 def _close(got, want):
     got, want = np.asarray(got, float), np.asarray(want, float)
+    assert got.shape == want.shape      # (a float standing for a uniform gradient is wrong)
     assert np.array_equal(np.isnan(got), np.isnan(want))
     zeros = (want == 0) & (got == 0)
     assert np.array_equal(np.signbit(got[zeros]), np.signbit(want[zeros]))
@@ -160,6 +165,32 @@ def test_generated_objectives_agree_with_the_interpreter(text, seed, scale):
             v = rng.normal(size=obj.size)
             for got, want in zip(compiled(c, x, v), interpreted(obj, x, v)):
                 _close(got, want)
+
+
+@st.composite
+def functions_of_reductions(draw):
+    """Objectives of x alone (the whole point: no scatter into a larger
+    gradient) made of functions of reductions, whose gradients are
+    broadcasts of scalars: where two meet, the sum is still a vector."""
+    def term():
+        outer = draw(st.sampled_from(["({})^2", "exp({}/10)", "sin({})", "log(1 + ({})^2)",
+                                      "({})^3"]))
+        reduce = draw(st.sampled_from(["sum", "mean", "norm"]))
+        inner = draw(st.sampled_from(["x", "x^2", "sin(x)", "x[1:]*x[:-1]", "exp(x/4)"]))
+        return outer.format(f"{reduce}({inner})")
+    return " + ".join(term() for _ in range(draw(st.integers(1, 3))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(functions_of_reductions(), st.integers(0, 2 ** 16))
+def test_functions_of_reductions_agree_with_the_interpreter(text, seed):
+    obj = no.parse(text, dims={"x": N})
+    rng = np.random.default_rng(seed)
+    x, v = rng.uniform(-1, 1, N), rng.normal(size=N)
+    with np.errstate(all="ignore"):
+        c = Compiled(obj, x, check=False)
+        for got, want in zip(compiled(c, x, v), interpreted(obj, x, v)):
+            _close(got, want)
 
 
 # Where IEEE arithmetic has its corner cases: signed zeros, subnormals, the
@@ -238,7 +269,54 @@ def test_signed_zero_constants_are_not_merged(text, value):
     np.testing.assert_array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("text", [
+    "sum(x)^2 + exp(sum(x)/10)",             # two broadcasts of scalars added
+    "mean(x)^2 + sum(x)^3",
+    "log(1 + sum(x)^2) + sin(mean(x))",
+    "-(-(sum(x^2)))",                         # f itself a double negation
+    "-(-(-(-(sum(sin(x))))))",
+])
+def test_uniform_gradients_stay_vectors_and_double_negations_compile(text):
+    """The gradient of sum(x)^2 + exp(sum(x)/10) is the broadcast of one
+    number: the compiled code returned that number as a float, and the
+    check let it pass (allclose broadcasts), so gd, bfgs and newton then
+    failed on its shape.  f = -(-a) compiled to nothing: the rewrite that
+    drops -(-a) dropped a too (IndexError; the run stayed interpreted)."""
+    obj = no.parse(text, dims={"x": 3})
+    x, v = np.array([0.1, 0.2, 0.3, 0.7])[:obj.size], np.array([1.0, -2.0, 0.5, 0.25])[:obj.size]
+    c = Compiled(obj, x, branch_free=True)
+    for got, want in zip(compiled(c, x, v), interpreted(obj, x, v)):
+        _close(got, want)       # shapes too (math.exp and numpy's may differ by an ulp)
+
+
+def test_the_check_refuses_a_float_for_a_vector():
+    from newtonopt.autodiff.compiled import _same
+
+    _same(np.ones(3), np.ones(3), "gradient")
+    with pytest.raises(CompileError):
+        _same(1.0, np.ones(3), "gradient")
+
+
 # -- Python callables ---------------------------------------------------------------
+
+def test_a_broadcast_beside_a_uniform_constant_stays_a_vector():
+    """A callable adding a constant of ones (a node of its own) to a scalar
+    broadcast: both were written as floats, and summing the float raised
+    AttributeError in the generated code."""
+    ones = no.Variable(np.ones(3))
+
+    def f(x):
+        y = core.Add()(F.broadcast_to(F.sum(x), (3,)), ones)
+        return F.sum(y * y)
+
+    x, v = np.array([0.1, 0.2, 0.3]), np.array([1.0, -2.0, 0.5])
+    s = x.sum()
+    c = Compiled(f, x)
+    value, g = c.value_and_grad(x)
+    assert value == pytest.approx(3 * (s + 1) ** 2, rel=1e-15)     # f = 3 (s + 1)^2
+    np.testing.assert_allclose(g, np.full(3, 6 * (s + 1)), rtol=1e-15)
+    np.testing.assert_allclose(c.hvp_at(x, v), np.full(3, 6 * v.sum()), rtol=1e-15)
+
 
 def test_callables_opt_in_and_branches_are_caught():
     def rosen(x):

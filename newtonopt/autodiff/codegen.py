@@ -321,7 +321,11 @@ class Generator:
     def _needless_broadcast(self, node: Node) -> bool:
         """A scalar broadcast only into +, -, *, / with an operand of the
         full shape (a seed component times a vector of data): the scalar
-        itself gives the same array, without np.broadcast_to's call."""
+        itself gives the same array, without np.broadcast_to's call.  That
+        operand must be written as an array itself: not another broadcast
+        of a scalar, nor a constant of one repeated value (a literal) — the
+        gradient of sum(x)^2 + exp(sum(x)) is two broadcasts added, and
+        eliding both made it one float."""
         nodes, t = self.trace.nodes, self.trace
         if nodes[node.args[0]].shape != () or not node.users \
                 or node.index in (t.f, t.g, t.hv):    # a function's result stays an array
@@ -330,9 +334,16 @@ class Generator:
             user = nodes[u]
             others = [a for a in user.args if a != node.index]
             if type(user.op) not in _INFIX or user.shape != node.shape or len(others) != 1 \
-                    or nodes[others[0]].shape != node.shape:
+                    or nodes[others[0]].shape != node.shape \
+                    or self._may_be_scalar(nodes[others[0]]):
                 return False
         return True
+
+    def _may_be_scalar(self, node: Node) -> bool:
+        """Might this node of a vector shape be written as a scalar?"""
+        if type(node.op) is Fn.BroadcastTo:
+            return self.trace.nodes[node.args[0]].shape == ()
+        return node.kind == "const" and _uniform_literal(node.value, node.shape) is not None
 
     def _owned(self, fn: _Function, j: int, node: Node) -> bool:
         """May node j's array be overwritten to make ``node``?  Only an

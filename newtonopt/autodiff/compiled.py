@@ -322,7 +322,10 @@ def _gc_paused():
 
 
 def _same(got: Any, want: Any, what: str) -> None:
-    if not np.allclose(got, want, rtol=_CHECK_RTOL, atol=1e-300, equal_nan=True):
+    """Equal to the check's tolerance, and of the same shape (allclose
+    broadcasts: a float would pass for a gradient of equal components)."""
+    if np.shape(got) != np.shape(want) \
+            or not np.allclose(got, want, rtol=_CHECK_RTOL, atol=1e-300, equal_nan=True):
         raise CompileError(f"the compiled {what} differs from the interpreter's at a second "
                            "point (does f branch on values?)")
 

@@ -278,11 +278,16 @@ def _fold_negations(t: Trace) -> Trace:
             rewire(node, node.op, tuple(alias.get(a, a) for a in node.args))
         while node.index not in alias and absorb(node):
             pass
-    for i in outputs:
-        nodes[i].users.remove(-1)
-    t.f, t.g, t.hv = (alias.get(i, i) for i in outputs)
+    kept = tuple(alias.get(i, i) for i in outputs)
+    for i in outputs:            # the outputs move to what they alias, which must
+        nodes[i].users.remove(-1)   # outlive the aliases dropped below (f = -(-a):
+    for i in kept:                  # dropping -(-a) and -a left a without arguments)
+        nodes[i].users.append(-1)
     for i in alias:
         _drop_if_dead(nodes, i)
+    for i in kept:
+        nodes[i].users.remove(-1)
+    t.f, t.g, t.hv = kept
     return t
 
 
