@@ -183,6 +183,20 @@ def test_an_infinite_second_derivative_ends_non_finite_naming_the_hessian(method
         assert first.success and first.fun < 1e-20
 
 
+@pytest.mark.parametrize("subproblem", [no.MoreSorensen(), no.Steihaug()])
+def test_a_radius_below_eps_is_a_collapsed_trust_region(subproblem):
+    # A radius of 1e-170 (given, or reached by steps accepted with rho < 1/4
+    # at a kink, as trust-exact on dot(x, x) + mean(x)^2 + sum(abs(x)) did)
+    # squares to 0: Moré-Sorensen's Newton step divided 0 by 0.  Below
+    # eps max(1, ||x||) no step can be trusted: collapsed, at once.
+    method = no.Method(no.Newton(), no.TrustRegion(subproblem=subproblem, radius=1e-170))
+    x0 = np.linspace(-1, 1, 40)
+    res = no.minimize("dot(x, x) + mean(x)^2 + sum(abs(x))", x0=x0, dims={"x": 40},
+                      method=method)
+    assert res.status is Status.TRUST_REGION_COLLAPSED and res.nit == 0
+    np.testing.assert_array_equal(res.x, x0)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_unbounded_below_ends_cleanly(method):
     res = no.minimize("-x^2 - y^2", x0="x=0.5,y=0.1", method=method, maxiter=200)

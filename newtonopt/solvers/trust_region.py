@@ -184,7 +184,10 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
         else:
             lo = lam
         w = factor.solve_lower(p)             # ||w||^2 = p'(H + lam I)^-1 p
-        step = (pn * pn / float(w @ w)) * (pn - radius) / radius
+        ww = float(w @ w)
+        if not 0 < ww < math.inf:             # (underflowed: the exact solution decides)
+            break
+        step = (pn * pn / ww) * (pn - radius) / radius
         lam = lam + step if lo < lam + step < hi else max(math.sqrt(lo * hi),
                                                           lo + 0.01 * (hi - lo))
         if hi - lo <= 1e-12 * max(hi, 1e-300):
@@ -236,6 +239,11 @@ class TrustRegionRun:
     def step(self, ev: Evaluator, k: int, x: np.ndarray, f: float,
              g: np.ndarray) -> Outcome:
         radius = self.radius
+        if radius <= np.finfo(float).eps * max(1.0, norm(x)):
+            # shrunk there by steps accepted with rho < 1/4 (at a kink): as
+            # collapsed as after a rejection, and below this the model's
+            # squares underflow (trust-exact on sum(abs(x)) reached 1e-161)
+            return Outcome(None, f, radius, math.inf)
         p, hp, notes, cg = self.config.subproblem.solve(ev, x, g, radius)
         predicted = -(float(g @ p) + 0.5 * float(p @ hp))
         x_new = x + p
