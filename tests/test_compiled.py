@@ -289,6 +289,23 @@ def test_uniform_gradients_stay_vectors_and_double_negations_compile(text):
         _close(got, want)       # shapes too (math.exp and numpy's may differ by an ulp)
 
 
+def test_a_uniform_gradient_is_an_ordinary_array_on_both_paths():
+    """The interpreter's gradient of mean(x)^2 was a broadcast view (stride
+    0, read only): BLAS rounded products with it differently, and trust-exact,
+    whose subproblem is singular there, took another step than the compiled
+    run (x differed by 0.9).  Both now give the same iterates, and the
+    gradient is the caller's to write to."""
+    obj = no.parse("mean(x)^2", dims={"x": 3})
+    x0 = np.array([-2.663, 1.224, -1.583])
+    g = no.grad(obj, x0)
+    np.testing.assert_allclose(g, np.full(3, 2 * x0.mean() / 3), rtol=1e-15)
+    assert g.flags.writeable and g.strides == (8,)
+    runs = [no.minimize(obj, x0=x0, method="trust-exact", compile=c) for c in (False, True)]
+    assert runs[1].compile_note.startswith("compiled")
+    assert (runs[0].nit, runs[0].nfev) == (runs[1].nit, runs[1].nfev)
+    np.testing.assert_array_equal(runs[0].x, runs[1].x)
+
+
 def test_the_check_refuses_a_float_for_a_vector():
     from newtonopt.autodiff.compiled import _same
 

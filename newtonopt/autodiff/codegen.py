@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import core, functions as Fn, nn
+from .functional import fresh_array
 from .trace import Node, Trace
 
 _LIST_LIMIT = 1000   # vectors up to this size are unpacked with .tolist()
@@ -631,15 +632,7 @@ class Generator:
         return "(" + "".join(f"{fn.value(i)}, " for i in indices) + ")"
 
 
-def _fresh(a: Any) -> np.ndarray:
-    """a as a float64 array nobody else holds (a copy only when needed)."""
-    if type(a) is np.ndarray and a.base is None and a.flags.writeable \
-            and a.dtype == np.float64:
-        return a
-    return np.array(a, dtype=np.float64)
-
-
-BASE_NAMESPACE["_fresh"] = _fresh
+BASE_NAMESPACE["_fresh"] = fresh_array
 
 
 class Program:

@@ -40,9 +40,22 @@ def _take_grad(x: Variable) -> Variable | None:
     return g
 
 
+def fresh_array(a, dtype=np.float64) -> np.ndarray:
+    """a as a writable array of its own, in x's dtype (a copy only when
+    needed).  The interpreter's gradient of a function of a reduction is a
+    broadcast view (stride 0, read only), and BLAS takes another path for
+    it than for an ordinary vector: a rounding-level difference, which a
+    singular trust-region subproblem (mean(x)^2, trust-exact) turned into a
+    different step from the compiled code's, and a gradient the caller
+    could not write to."""
+    if type(a) is np.ndarray and a.base is None and a.flags.writeable and a.dtype == dtype:
+        return a
+    return np.array(a, dtype=dtype)
+
+
 def _as_array(g: Variable | None, like: Variable) -> np.ndarray:
     """A gradient as an array; zeros where f does not depend on x."""
-    return np.zeros_like(like.data) if g is None else g.data
+    return np.zeros_like(like.data) if g is None else fresh_array(g.data, like.dtype)
 
 
 def value_and_grad(f: Objective, x) -> tuple[float, np.ndarray]:
