@@ -53,11 +53,21 @@ def test_compare_table_fits_without_cutting_a_cell(results, width):
     lo, hi = fmt.log_range(logs)
     for row, run in zip(rows, logs):
         assert row.split()[-1][-1] == fmt.sparkline(run[-1:], 1, lo, hi)
-    assert f"from 1e{hi:.0f}" in text and f"to 1e{lo:.0f}" in text
+    assert f"from 1e{hi} (" in text and f"to 1e{lo} (" in text
+    finite = [v for run in logs for v in run if np.isfinite(v)]
+    assert lo <= min(finite) < lo + 1 and hi - 1 < max(finite) <= hi     # whole decades
     if width == 80:
         assert "left out at this width: f/g/H/Hv, verdict" in text
     else:
         assert "left out" not in text and "minimum" in text
+
+
+def test_a_run_that_jumps_to_zero_has_a_decade_of_scale():
+    # ‖g‖∞ from 1 (and rounding noise below it) to exactly 0: the scale is
+    # 1e0 .. 1e-1, the noise stays at the top and the 0 at the bottom
+    logs = [fmt.log_norms([1.0, 0.99, 1.0, 0.0])]
+    assert fmt.log_range(logs) == (-1, 0)
+    assert fmt.sparkline(logs[0], 4, -1, 0) == "███▁"
 
 
 def test_resample_covers_the_whole_run():

@@ -45,9 +45,13 @@ def log_norms(values: list[float]) -> list[float]:
 
 
 def log_range(runs: list[list[float]]) -> tuple[float, float]:
-    """The finite extremes of several runs' logs (a shared scale)."""
+    """The finite extremes of several runs' logs (a shared scale), whole
+    decades at least one apart: runs that jump from ‖g‖ = 1 to exactly 0
+    would otherwise draw rounding noise at full height, on a scale
+    printed as "from 1e0 to 1e-0"."""
     finite = [v for run in runs for v in run if math.isfinite(v)] or [0.0]
-    return min(finite), max(finite)
+    hi = math.ceil(max(finite))
+    return min(math.floor(min(finite)), hi - 1), hi
 
 
 def resample(values: list[float], width: int) -> list[float]:

@@ -202,7 +202,7 @@ def compare_table(console: Console, results: list) -> None:
         status = Text(row[1], style=_STATUS_STYLE.get(row[1], "red"))
         table.add_row(row[0], status, *row[2:keep], fmt.sparkline(run, spark, lo, hi))
     console.print(table)
-    notes = [f"trend: log₁₀‖g‖∞ from 1e{hi:.0f} (█) to 1e{lo:.0f} (▁), whole run"]
+    notes = [f"trend: log₁₀‖g‖∞ from 1e{hi} (█) to 1e{lo} (▁), whole run"]
     if keep < len(columns):
         left = ", ".join(name for name, _, _ in columns[keep:])
         notes.append(f"left out at this width: {left} (--format json has them)")
