@@ -41,7 +41,7 @@ def _take_grad(x: Variable) -> Variable | None:
 
 
 def fresh_array(a, dtype=np.float64) -> np.ndarray:
-    """a as a writable array of its own, in x's dtype (a copy only when
+    """a as a writable array of its own, in ``dtype`` (a copy only when
     needed).  The interpreter's gradient of a function of a reduction is a
     broadcast view (stride 0, read only), and BLAS takes another path for
     it than for an ordinary vector: a rounding-level difference, which a
