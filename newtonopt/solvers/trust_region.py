@@ -235,15 +235,19 @@ class TrustRegionRun:
     def __init__(self, config: TrustRegion) -> None:
         self.config = config
         self.radius = config.radius
+        self.shrunk = True      # the radius is new: is it below the floor?
 
     def step(self, ev: Evaluator, k: int, x: np.ndarray, f: float,
              g: np.ndarray) -> Outcome:
         radius = self.radius
-        if radius <= np.finfo(float).eps * max(1.0, norm(x)):
-            # shrunk there by steps accepted with rho < 1/4 (at a kink): as
-            # collapsed as after a rejection, and below this the model's
-            # squares underflow (trust-exact on sum(abs(x)) reached 1e-161)
-            return Outcome(None, f, radius, math.inf)
+        if self.shrunk:
+            self.shrunk = False
+            if _collapsed(radius, x):
+                # shrunk there by steps accepted with rho < 1/4 (at a kink):
+                # as collapsed as after a rejection, and below this the
+                # model's squares underflow (trust-exact on sum(abs(x))
+                # reached 1e-161)
+                return Outcome(None, f, radius, math.inf)
         p, hp, notes, cg = self.config.subproblem.solve(ev, x, g, radius)
         predicted = -(float(g @ p) + 0.5 * float(p @ hp))
         x_new = x + p
@@ -262,13 +266,19 @@ class TrustRegionRun:
             # more iterations (trust-exact on @rosenbrock n = 100: 360
             # against 207; trust-ncg 510 against 463).
             self.radius = 0.25 * radius
+            self.shrunk = True
         elif rho > 0.75 and Note.BOUNDARY in notes:
             self.radius = min(2.0 * radius, self.config.max_radius)
         if rho > self.config.eta:
             return Outcome(x_new, f_new, radius, predicted, notes, cg)
-        if self.radius <= np.finfo(float).eps * max(1.0, float(np.linalg.norm(x))):
+        if _collapsed(self.radius, x):
             return Outcome(None, f, radius, predicted, notes, cg)
         return Outcome(x, f, radius, predicted, notes | Note.REJECTED, cg, accepted=False)
 
     def accepted(self, s: np.ndarray, y: np.ndarray) -> Note:
         return Note.NONE
+
+
+def _collapsed(radius: float, x: np.ndarray) -> bool:
+    """A radius below eps max(1, ||x||) allows no step that changes x."""
+    return radius <= np.finfo(float).eps * max(1.0, norm(x))
