@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import table  # noqa: E402
+from _timing import compile_bytecode, table  # noqa: E402
 
 RUNS = 21
 
@@ -43,9 +43,7 @@ def main() -> None:
     exe = shutil.which("newtonopt")
     if exe is None:
         sys.exit("install the package first (pip install .): the console script is measured")
-    import newtonopt
-    subprocess.run([sys.executable, "-m", "compileall", "-q",
-                    os.path.dirname(newtonopt.__file__)], check=True)
+    compile_bytecode()
     commands = [
         ("python -c \"import numpy, click, rich\"", [sys.executable, "-c", "import numpy, click, rich"]),
         ("newtonopt --help", [exe, "--help"]),

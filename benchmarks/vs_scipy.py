@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _osborne  # noqa: E402
-from _timing import table  # noqa: E402
+from _timing import compile_bytecode, table  # noqa: E402
 
 SCIPY = {"newton": ("trust-exact", {"gtol": 1e-8}),
          "bfgs": ("BFGS", {"gtol": 1e-8}),
@@ -187,12 +187,7 @@ def main() -> None:
         lib, method, problem, n = sys.argv[i + 1:i + 5]
         print(json.dumps(run_one(lib, method, problem, int(n) or None)))
         return
-    # Bytecode compiled first, as `pip install .` does: with PYTHONDONTWRITEBYTECODE
-    # set (our CI machines) each run would otherwise compile the modules it
-    # imports lazily (the code generator: ~5 ms) inside its timing.
-    import newtonopt
-    subprocess.run([sys.executable, "-m", "compileall", "-q",
-                    os.path.dirname(newtonopt.__file__)], check=True)
+    compile_bytecode()
     rows = []
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
     for method, problem, n in cases("--quick" in sys.argv):
