@@ -181,7 +181,7 @@ def functions_of_reductions(draw):
     return " + ".join(term() for _ in range(draw(st.integers(1, 3))))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(functions_of_reductions(), st.integers(0, 2 ** 16))
 def test_functions_of_reductions_agree_with_the_interpreter(text, seed):
     obj = no.parse(text, dims={"x": N})
