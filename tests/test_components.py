@@ -376,6 +376,19 @@ def test_lbfgs_direction_is_the_bfgs_recursion_over_the_last_pairs(memory):
         np.testing.assert_allclose(p, -h @ g, rtol=1e-12, atol=1e-14 * np.max(np.abs(h @ g)))
 
 
+@pytest.mark.parametrize("direction", [no.BFGS(), no.BFGS(scale_h0=True), no.LBFGS()])
+def test_a_pair_whose_y_squares_to_zero_is_skipped(direction):
+    # s'y = 2e-20 > 0 passes the sign test, but y'y = 2e-340 is 0 in float64
+    # (H0 = s'y / y'y divides by it: L-BFGS raised ZeroDivisionError on an
+    # unbounded f whose gradient faded as x ran off to 1e90)
+    s, y = np.full(2, 1e150), np.full(2, 1e-170)
+    assert float(y @ y) == 0.0 and float(s @ y) > 0
+    state = direction.start(2)
+    assert direction.update(state, s, y) is Note.H_SKIP
+    g = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(direction.compute(state, None, None, None, g)[0], -g)
+
+
 # -- Method ----------------------------------------------------------------------------
 
 def test_presets_are_the_method_names():

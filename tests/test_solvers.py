@@ -197,6 +197,19 @@ def test_a_radius_below_eps_is_a_collapsed_trust_region(subproblem):
     np.testing.assert_array_equal(res.x, x0)
 
 
+@pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
+def test_an_unbounded_f_whose_gradient_fades_ends_cleanly(method):
+    # logsumexp(-0.38 x) falls without bound as x grows, and 1/(1 + ||x||^2)'s
+    # gradient fades: the steps' y underflow (L-BFGS divided by y'y = 0)
+    x0 = [2.385, -0.235, 0.5, -1.0, -1.0, 1.0, -1.0, 1.0, 0.0, 0.0,
+          1.0, 1.0, -1.0, 0.0, -2.918, 0.743, -1.0, 1.0, 0.0, 1.0]
+    res = no.minimize("logsumexp(-0.38*x) + 1/(1 + sum(x^2))", x0=x0, dims={"x": 20},
+                      method=method, maxiter=1500)
+    assert not res.success and res.fun < -1e10
+    assert res.status in (Status.MAXITER, Status.PRECISION_LIMITED, Status.LINE_SEARCH_FAILED,
+                          Status.NON_FINITE)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_unbounded_below_ends_cleanly(method):
     res = no.minimize("-x^2 - y^2", x0="x=0.5,y=0.1", method=method, maxiter=200)

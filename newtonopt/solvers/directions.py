@@ -57,9 +57,12 @@ def norm(v: np.ndarray) -> float:
 
 def _curvature(s: np.ndarray, y: np.ndarray) -> float | None:
     """s'y for a quasi-Newton update, or None where the pair is to be skipped:
-    s'y <= sqrt(eps) ||s|| ||y|| (N&W §6.1: the update needs s'y > 0)."""
-    sy = float(s @ y)
-    return sy if sy > _SKIP * norm(s) * norm(y) else None
+    s'y <= sqrt(eps) ||s|| ||y|| (N&W §6.1: the update needs s'y > 0), or
+    y'y is 0.  H0 = (s'y / y'y) I divides by y'y, and a y of 1e-170 (an
+    unbounded f whose gradient fades as x runs off) squares to 0 while s'y
+    with a long s does not: L-BFGS divided by zero."""
+    sy, yy = float(s @ y), float(y @ y)
+    return sy if yy > 0 and sy > _SKIP * norm(s) * math.sqrt(yy) else None
 
 
 class _LastStep:
