@@ -197,6 +197,16 @@ def test_a_radius_below_eps_is_a_collapsed_trust_region(subproblem):
     np.testing.assert_array_equal(res.x, x0)
 
 
+def test_an_overflowing_cg_curvature_is_not_blamed_on_the_hessian():
+    # x0 x1 + x2^2 has a constant, finite Hessian and no minimum: newton-cg
+    # follows its negative curvature until d'Hd overflows, and says so
+    res = no.minimize("x[0]*x[1] + x[2]^2", x0=[0.0, 1.0, -1.0], dims={"x": 3},
+                      method="newton-cg")
+    assert res.status is Status.NON_FINITE and res.fun < -1e300
+    assert "d'Hd along a CG direction overflows" in res.message
+    assert "bounded below" in res.message
+
+
 @pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
 def test_an_unbounded_f_whose_gradient_fades_ends_cleanly(method):
     # logsumexp(-0.38 x) falls without bound as x grows, and 1/(1 + ||x||^2)'s

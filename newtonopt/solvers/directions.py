@@ -345,7 +345,7 @@ class NewtonCG(Direction):
         kappa_max = 0.0
         for j in range(20 * g.size):
             hd = ev.hvp(x, d)
-            curv = finite_curvature(float(d @ hd))
+            curv = finite_curvature(float(d @ hd), hd)
             dd = float(d @ d)
             kappa_max = max(kappa_max, abs(curv) / dd)
             if curv <= _FLAT * dd * kappa_max:

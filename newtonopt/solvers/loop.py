@@ -146,8 +146,7 @@ class Loop:
                         outcome = self.glob.step(ev, run.nit, run.x, run.f, run.g)
                     except NonFiniteCurvature as exc:
                         return self._stop(run, Status.NON_FINITE,
-                                          f"{exc.what} is not finite at iteration {run.nit}; "
-                                          "bfgs and lbfgs need no second derivatives")
+                                          f"{exc.what} at iteration {run.nit}; {exc.hint}")
                 if outcome is None or outcome.x is None:
                     return self._failed(run, outcome)
                 run.nit += 1

@@ -45,19 +45,28 @@ class Outcome:
 
 class NonFiniteCurvature(Exception):
     """The Hessian a method needs, or a product with it, is not finite (an
-    infinite second derivative, as |x|^1.5 has at 0): no step can be built
-    from it, and the loop ends the run ``non_finite`` saying so."""
+    infinite second derivative, as |x|^1.5 has at 0), or the curvature
+    along a CG direction overflows (x run off on an unbounded f): no step
+    can be built from it, and the loop ends the run ``non_finite`` saying
+    ``what`` (and ``hint``, what to do about it)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, hint: str = "") -> None:
         super().__init__(what)
-        self.what = what
+        self.what, self.hint = what, hint
 
 
-def finite_curvature(value: float, what: str = "a Hessian-vector product") -> float:
-    """``value`` (d'Hd), or NonFiniteCurvature: a product with a nan or inf
-    makes d'Hd nan or inf, so the scalar stands for the whole vector."""
+_SECOND_ORDER_HINT = "bfgs and lbfgs need no second derivatives"
+
+
+def finite_curvature(value: float, hd: np.ndarray) -> float:
+    """``value`` = d'Hd, or NonFiniteCurvature: a product with a nan or inf
+    makes d'Hd nan or inf, so the scalar stands for the vector ``hd``,
+    which is looked at only then, to tell the two causes apart."""
     if not math.isfinite(value):
-        raise NonFiniteCurvature(what)
+        if np.isfinite(hd).all():
+            raise NonFiniteCurvature("the curvature d'Hd along a CG direction overflows",
+                                     "is f bounded below?")
+        raise NonFiniteCurvature("a Hessian-vector product is not finite", _SECOND_ORDER_HINT)
     return value
 
 
@@ -65,7 +74,7 @@ def finite_hessian(h: np.ndarray) -> np.ndarray:
     """``h``, or NonFiniteCurvature (LAPACK's eigensolver fails on it, and
     Cholesky would factor an inf into a meaningless step)."""
     if not np.isfinite(h).all():
-        raise NonFiniteCurvature("the Hessian")
+        raise NonFiniteCurvature("the Hessian is not finite", _SECOND_ORDER_HINT)
     return h
 
 

@@ -66,7 +66,7 @@ class Steihaug:
         rr = gnorm * gnorm
         for j in range(20 * g.size):
             hd = ev.hvp(x, d)
-            curv = finite_curvature(float(d @ hd))
+            curv = finite_curvature(float(d @ hd), hd)
             if curv <= 0:
                 tau = _to_boundary(z, d, radius)
                 return z + tau * d, hz + tau * hd, Note.NEG_CURV | Note.BOUNDARY, j + 1
