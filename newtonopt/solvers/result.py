@@ -65,7 +65,7 @@ def finite_curvature(value: float, hd: np.ndarray) -> float:
     if not math.isfinite(value):
         if np.isfinite(hd).all():
             raise NonFiniteCurvature("the curvature d'Hd along a CG direction overflows",
-                                     "is f bounded below?")
+                                     "is f unbounded?")
         raise NonFiniteCurvature("a Hessian-vector product is not finite", _SECOND_ORDER_HINT)
     return value
 
