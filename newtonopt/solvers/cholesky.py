@@ -48,7 +48,7 @@ class Cholesky:
             try:
                 return np.linalg.solve(self.h, b)
             except np.linalg.LinAlgError:
-                return np.linalg.solve(self.factor.T, np.linalg.solve(self.factor, b))
+                return np.linalg.solve(self.factor.T, self.solve_lower(b))
         return self.lapack.potrs(self.factor, b)
 
     def solve_lower(self, b: np.ndarray) -> np.ndarray:

@@ -273,6 +273,7 @@ class TrustRegionRun:
             return Outcome(x_new, f_new, radius, predicted, notes, cg)
         if _collapsed(self.radius, x):
             return Outcome(None, f, radius, predicted, notes, cg)
+        self.shrunk = False     # just checked, at the x the next step starts from
         return Outcome(x, f, radius, predicted, notes | Note.REJECTED, cg, accepted=False)
 
     def accepted(self, s: np.ndarray, y: np.ndarray) -> Note:
