@@ -333,12 +333,27 @@ class Generator:
             return False
         for u in node.users:
             user = nodes[u]
+            if user.shape != node.shape:
+                return False
+            if type(user.op) in _CONST_RIGHT or type(user.op) in _CONST_LEFT:
+                if not self._array_parameter(user.op.c, node.shape):
+                    return False
+                continue
             others = [a for a in user.args if a != node.index]
-            if type(user.op) not in _INFIX or user.shape != node.shape or len(others) != 1 \
+            if type(user.op) not in _INFIX or len(others) != 1 \
                     or nodes[others[0]].shape != node.shape \
                     or self._may_be_scalar(nodes[others[0]]):
                 return False
         return True
+
+    @staticmethod
+    def _array_parameter(c: Any, shape: tuple) -> bool:
+        """Is the constant c of an op on an operand of this shape written as
+        an array of that shape?  (Then a scalar operand gives the same
+        array: Osborne's v_3 * t_i, 33 times.)  ``_param`` writes a
+        literal for a scalar or a uniform array, which would not widen."""
+        return isinstance(c, np.ndarray) and c.shape == shape \
+            and _literal(c) is None and _uniform_literal(c, shape) is None
 
     def _may_be_scalar(self, node: Node) -> bool:
         """Might this node of a vector shape be written as a scalar?"""
