@@ -104,9 +104,12 @@ def _op_key(op: Function, args: tuple[int, ...]) -> tuple[tuple | None, dict]:
     if len(attrs) == len(_GRAPH_ATTRS):    # most ops: Add, Mul, Sin, ... (no parameters)
         return (type(op), (), args), _NO_PARAMS
     params = {k: v for k, v in attrs.items() if k not in _GRAPH_ATTRS}
-    frozen = tuple(sorted((k, _freeze(v)) for k, v in params.items()))
-    if any(p is None for _, p in frozen):
-        return None, params
+    # In the order __init__ set them (one order per class, so no sort): an
+    # op that set them otherwise would only miss a merge.
+    frozen = tuple([(k, _freeze(v)) for k, v in params.items()])
+    for _, p in frozen:
+        if p is None:
+            return None, params
     return (type(op), frozen, args), params
 
 
