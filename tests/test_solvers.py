@@ -229,6 +229,22 @@ def test_unbounded_below_ends_cleanly(method):
     assert res.fun < -100 and not res.success
 
 
+@pytest.mark.parametrize("text, f0, maximize", [("x*y", 0.05, False),
+                                                ("-x^2 - y^2", -0.26, False),
+                                                ("x^2 + y^2", 0.26, True)])
+def test_a_run_that_gave_up_far_past_its_start_asks_whether_f_is_unbounded(text, f0, maximize):
+    res = no.minimize(text, x0="x=0.5,y=0.1", method="bfgs", maximize=maximize)
+    assert not res.success and abs(res.fun - f0) > 1e10
+    way = "above" if maximize else "below"
+    assert res.message.endswith(f"; f went from {f0:.3g} to {res.fun:.3g}: is it unbounded {way}?")
+
+
+def test_a_run_stopped_near_its_start_does_not_ask():
+    res = no.minimize("@rosenbrock", method="bfgs", maxiter=5)
+    assert res.status is Status.MAXITER and abs(res.fun - 24.2) < 1e10
+    assert "unbounded" not in res.message
+
+
 @pytest.mark.parametrize("method", ["newton", "newton-cg", "trust-ncg", "bfgs"])
 def test_singular_hessian_near_the_origin(method):
     # H = diag(12x^2, 12y^2) vanishes at the minimizer; convergence is linear.

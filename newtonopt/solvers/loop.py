@@ -22,6 +22,11 @@ from .result import NonFiniteCurvature, Note, Outcome, Status
 EPS = np.finfo(float).eps
 _MAX_ESCAPES = 10
 _PRECISION_FLOOR = 100 * EPS  # decreases below this times |f| are rounding
+# A run that gave up after f fell by this many times max(1, |f0|) asks
+# whether f is unbounded (KNITRO's objrange is the absolute form, 1e20).
+_FELL_FAR = 1e10
+_GAVE_UP = frozenset((Status.MAXITER, Status.LINE_SEARCH_FAILED, Status.TRUST_REGION_COLLAPSED,
+                      Status.PRECISION_LIMITED, Status.NON_FINITE))
 
 
 TRACE_CAP = 10_000
@@ -122,6 +127,7 @@ class Loop:
         ev = self.ev
         x = np.array(x0, dtype=np.float64)
         run = Run(x, *ev.f_and_grad(x), trace=Trace(self.keep_trace))
+        self.f0 = run.f
         escapes = 0
         try:
             if self.record(run, None, None, Note.NONE, 0):
@@ -179,8 +185,21 @@ class Loop:
         return norm(s), self.glob.accepted(s, y) if run.finite() else Note.NONE
 
     def _stop(self, run: Run, status: Status, message: str) -> Run:
+        if status in _GAVE_UP and "unbounded" not in message:
+            message += self._unbounded_hint(run)
         run.status, run.message = status, message
         return run
+
+    def _unbounded_hint(self, run: Run) -> str:
+        """Where f fell far before the run gave up (``_FELL_FAR``), the
+        likeliest cause is an f without a minimum (or a maximum, maximizing):
+        a question for the message, not a status (a bounded f can be scaled
+        so; the run's status stays what happened)."""
+        if not self.f0 - run.f > _FELL_FAR * max(1.0, abs(self.f0)):   # False for nan
+            return ""
+        way = "below" if self.sign > 0 else "above"
+        return (f"; f went from {self.sign * self.f0:.3g} to {self.sign * run.f:.3g}: "
+                f"is it unbounded {way}?")
 
     def _stationary(self, run: Run, escapes: int) -> Run | None:
         """Stop at a stationary point unless it is a saddle or maximum that
