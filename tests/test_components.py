@@ -149,6 +149,41 @@ def _check_theorem_4_1(h, g, radius, p, lam):
     assert np.linalg.eigvalsh(h + lam * np.eye(n))[0] >= -1e-9 * max(1.0, lam)
 
 
+class _Hessian:
+    """An evaluator that knows only a fixed Hessian (what Newton asks)."""
+
+    def __init__(self, h):
+        self.h = h
+
+    def hessian(self, x):
+        return self.h
+
+
+def test_newton_modifies_an_indefinite_hessian_by_its_eigenvalues():
+    """N&W eq. 3.41, the absolute-value choice: p = -Q diag(1/max(|l|, d)) Q'g,
+    d = sqrt(eps) max|l|, a descent direction."""
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    lam = np.array([-3.0, -1e-20, 0.5, 2.0, 7.0])
+    h, g = q @ np.diag(lam) @ q.T, rng.normal(size=5)
+    p, notes, _ = no.Newton().compute(None, _Hessian(h), np.zeros(5), 0.0, g)
+    floored = np.maximum(np.abs(lam), np.sqrt(np.finfo(float).eps) * 7.0)
+    np.testing.assert_allclose(p, -q @ ((q.T @ g) / floored), rtol=1e-9)
+    assert notes is Note.H_MODIFIED and g @ p < 0
+
+
+def test_newton_on_a_zero_hessian_steps_along_minus_g():
+    """H = 0 (a linear f): no Newton step exists; flooring by 1e-300 gave
+    p = -g * 1e300, inf at n = 3, and the line search failed at once."""
+    g = np.array([1.0, -2.0, 0.5])
+    p, notes, _ = no.Newton().compute(None, _Hessian(np.zeros((3, 3))), np.zeros(3), 0.0, g)
+    np.testing.assert_array_equal(p, -g)
+    assert notes is Note.H_MODIFIED
+    res = no.minimize("sum(x)", x0=[0.0, 0.0, 0.0], dims={"x": 3}, method="newton", maxiter=2)
+    assert res.status is no.Status.MAXITER and res.fun < -1.0   # f = sum(x) fell along -g
+    np.testing.assert_allclose(res.x, np.full(3, res.x[0]))
+
+
 def test_more_sorensen_interior_newton_step():
     h, g = _spd(8, 10.0, 5), np.random.default_rng(6).normal(size=8)
     p, lam, notes = more_sorensen(h, g, radius=1e3)

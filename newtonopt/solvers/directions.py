@@ -126,7 +126,8 @@ class Newton(Direction):
     When Cholesky fails (H not positive definite), H is modified through its
     eigendecomposition, |lambda_i| floored at delta = sqrt(eps) max|lambda|
     (N&W §3.4, eq. 3.41 with the absolute-value choice), so the step
-    descends and keeps the scale of the true Newton step.
+    descends and keeps the scale of the true Newton step.  Where H = 0 the
+    model is linear and there is no scale to keep: the step is -g.
     """
 
     second_order: ClassVar[bool] = True
@@ -138,8 +139,10 @@ class Newton(Direction):
         if p is not None:
             return p, Note.NONE, 0
         lam, q = np.linalg.eigh(h)
-        floor = np.sqrt(EPS) * max(np.max(np.abs(lam)), 1e-300)
-        p = -q @ ((q.T @ g) / np.maximum(np.abs(lam), floor))
+        top = float(np.max(np.abs(lam)))
+        if not top > 0:     # dividing by a floor of 1e-300 sent x to inf (sum(x))
+            return -g, Note.H_MODIFIED, 0
+        p = -q @ ((q.T @ g) / np.maximum(np.abs(lam), np.sqrt(EPS) * top))
         return p, Note.H_MODIFIED, 0
 
 
