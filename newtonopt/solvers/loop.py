@@ -112,6 +112,7 @@ class Loop:
         self.check = check
         self.keep_trace = keep_trace
         self.t0 = time.perf_counter()
+        self.f0 = math.nan     # f at the start, set by run()
 
     def record(self, run: Run, step: float | None, dx: float | None,
                notes: Note, cg: int) -> bool:
@@ -152,7 +153,8 @@ class Loop:
                         outcome = self.glob.step(ev, run.nit, run.x, run.f, run.g)
                     except NonFiniteCurvature as exc:
                         return self._stop(run, Status.NON_FINITE,
-                                          f"{exc.what} at iteration {run.nit}; {exc.hint}")
+                                          f"{exc.what} at iteration {run.nit}"
+                                          + (f"; {exc.hint}" if exc.hint else ""))
                 if outcome is None or outcome.x is None:
                     return self._failed(run, outcome)
                 run.nit += 1
@@ -185,7 +187,7 @@ class Loop:
         return norm(s), self.glob.accepted(s, y) if run.finite() else Note.NONE
 
     def _stop(self, run: Run, status: Status, message: str) -> Run:
-        if status in _GAVE_UP and "unbounded" not in message:
+        if status in _GAVE_UP:
             message += self._unbounded_hint(run)
         run.status, run.message = status, message
         return run

@@ -64,8 +64,8 @@ def finite_curvature(value: float, hd: np.ndarray) -> float:
     which is looked at only then, to tell the two causes apart."""
     if not math.isfinite(value):
         if np.isfinite(hd).all():
-            raise NonFiniteCurvature("the curvature d'Hd along a CG direction overflows",
-                                     "is f unbounded?")
+            # the loop's message asks whether f is unbounded where f fell far
+            raise NonFiniteCurvature("the curvature d'Hd along a CG direction overflows")
         raise NonFiniteCurvature("a Hessian-vector product is not finite", _SECOND_ORDER_HINT)
     return value
 
