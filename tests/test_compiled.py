@@ -306,6 +306,23 @@ def test_a_uniform_gradient_is_an_ordinary_array_on_both_paths():
     np.testing.assert_array_equal(runs[0].x, runs[1].x)
 
 
+@pytest.mark.parametrize("n", [3, 5000])      # written as an expression, and in place
+@pytest.mark.parametrize("w", ["100", "-3", "0.01", "1e300", "1e308"])
+def test_the_gradient_of_a_weighted_square_keeps_the_interpreters_bits(n, w):
+    """d(w x^2) = (x * 2) * w in the core; the code writes x * (2w) where
+    that is the same number (|w| >= 1, 2w finite), also where x * 2
+    overflows (x = 1e308), for subnormal x and for -0; |w| < 1 keeps both
+    steps."""
+    obj = no.parse(f"sum({w}*x^2)", dims={"x": n})
+    x = np.resize([1e308, -9e307, 5e-324, -2.5e-310, 1.5, 1e-300, -0.0], n)
+    with np.errstate(all="ignore"):      # f overflows at the first points
+        c = Compiled(obj, np.zeros(n))
+        np.testing.assert_array_equal(c.value_and_grad(x)[1], value_and_grad(obj, x)[1])
+        gradient_code = c.source.split("def hvp")[0]
+    folded = 1 <= abs(float(w)) and np.isfinite(2 * float(w))
+    assert ("* 2.0)" not in gradient_code) == folded
+
+
 def test_the_check_refuses_a_float_for_a_vector():
     from newtonopt.autodiff.compiled import _same
 

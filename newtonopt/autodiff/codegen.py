@@ -147,6 +147,17 @@ def _literal_value(text: str) -> float | None:
         return None
 
 
+def _doubled(g: str) -> str | None:
+    """The literal 2g for a literal g with 1 <= |g| and 2g finite, else None.
+    Then (x * 2) * g, the gradient of g x^2 as the core computes it, is
+    x * (2g) to the bit, one operation fewer: x * 2 is exact, both round the
+    same real number once, and where x * 2 overflows so does x * (2g)."""
+    value = _literal_value(g)
+    if value is None or not 1.0 <= abs(value) or not math.isfinite(2.0 * value):
+        return None
+    return _literal(2.0 * value)
+
+
 def _scatterer(basic: bool) -> str:
     return "_scatter" if basic else "_scatter_at"
 
@@ -398,9 +409,14 @@ class Generator:
         if kind is core.PowConstGrad and op.c not in (0, 1) \
                 and self.trace.nodes[node.args[0]].shape == node.shape:
             x, g = (self._uniform(node, j, fn.value(j)) for j in node.args)  # (c x**(c-1)) *= g
-            factor = f"({x} * 2.0)" if op.c == 2 else \
-                f"({_power(x, op.c - 1) or self._pow(x, self._param(node, op.c - 1), False)}" \
-                f" * {self._param(node, op.c)})"
+            doubled = _doubled(g) if op.c == 2 else None
+            if doubled is not None:
+                factor, g = f"({x} * {doubled})", "1.0"
+            elif op.c == 2:
+                factor = f"({x} * 2.0)"
+            else:
+                factor = f"({_power(x, op.c - 1) or self._pow(x, self._param(node, op.c - 1), False)}" \
+                         f" * {self._param(node, op.c)})"
             fn.line(f"t{node.index} = {factor}")
             if g != "1.0":
                 fn.line(f"t{node.index} = np.multiply(t{node.index}, {g}, out=t{node.index})")
@@ -571,7 +587,10 @@ class Generator:
                 return f"np.zeros(np.shape({seeded})[:1] + {node.shape!r})"
             return "0.0" if node.shape == () else f"np.zeros({node.shape!r})"
         if c == 2:
-            return f"({x} * 2.0)" if g == "1.0" else f"(({x} * 2.0) * {g})"
+            if g == "1.0":
+                return f"({x} * 2.0)"
+            doubled = _doubled(g)
+            return f"({x} * {doubled})" if doubled is not None else f"(({x} * 2.0) * {g})"
         if c == 1 and self.trace.nodes[node.args[0]].shape == node.shape:
             return g                                  # 1 * g
         chain = _power(x, c - 1)
