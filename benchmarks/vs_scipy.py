@@ -171,9 +171,10 @@ def spawn_pair(method: str, problem: str, n: int | None) -> tuple[dict, dict | N
     ours, ref = runs[0]
     for side, first in ((0, ours), (1, ref)):
         if first is not None and "error" not in first:
-            for key in ("time", "warm"):
-                if key in first:
-                    first[key] = float(np.median([r[side][key] for r in runs]))
+            for key in ("time", "warm"):     # a repeat over a second has no warm run
+                values = [r[side][key] for r in runs if key in r[side]]
+                if values:
+                    first[key] = float(np.median(values))
     return ours, ref
 
 
