@@ -200,6 +200,16 @@ def _uniform_literal(c: Any, operand: tuple) -> str | None:
     return _literal(first)
 
 
+def _param_literal(c: Any, operand: tuple | None) -> str | None:
+    """How a constant parameter is written when it is a literal: a scalar,
+    or (given the operand's shape) an array of one repeated value that does
+    not widen the result; None when it is bound as an array."""
+    text = _literal(c)
+    if text is None and operand is not None:
+        text = _uniform_literal(c, operand)
+    return text
+
+
 class _Function:
     """The lines of one generated function."""
 
@@ -363,8 +373,7 @@ class Generator:
         an array of that shape?  (Then a scalar operand gives the same
         array: Osborne's v_3 * t_i, 33 times.)  ``_param`` writes a
         literal for a scalar or a uniform array, which would not widen."""
-        return isinstance(c, np.ndarray) and c.shape == shape \
-            and _literal(c) is None and _uniform_literal(c, shape) is None
+        return isinstance(c, np.ndarray) and c.shape == shape and _param_literal(c, shape) is None
 
     def _may_be_scalar(self, node: Node) -> bool:
         """Might this node of a vector shape be written as a scalar?"""
@@ -550,9 +559,7 @@ class Generator:
         """A constant parameter: a literal for a scalar, or for an array of
         one repeated value that does not widen the result (the ones a
         seed broadcasts to); else a bound name."""
-        text = _literal(c)
-        if text is None and operand is not None:
-            text = _uniform_literal(c, operand)
+        text = _param_literal(c, operand)
         return text if text is not None else self.bind("c", node.index, c)
 
     def _uniform(self, node: Node, j: int, text: str) -> str:

@@ -71,6 +71,7 @@ class Run:
 
     def __init__(self, x: np.ndarray, f: float, g: np.ndarray, trace: Trace) -> None:
         self.x, self.f, self.g = x, f, g
+        self.f0 = f            # f at the start
         self.grad_norm = inf_norm(g)
         self.status: Status | None = None
         self.message = ""
@@ -112,7 +113,6 @@ class Loop:
         self.check = check
         self.keep_trace = keep_trace
         self.t0 = time.perf_counter()
-        self.f0 = math.nan     # f at the start, set by run()
 
     def record(self, run: Run, step: float | None, dx: float | None,
                notes: Note, cg: int) -> bool:
@@ -128,7 +128,6 @@ class Loop:
         ev = self.ev
         x = np.array(x0, dtype=np.float64)
         run = Run(x, *ev.f_and_grad(x), trace=Trace(self.keep_trace))
-        self.f0 = run.f
         escapes = 0
         try:
             if self.record(run, None, None, Note.NONE, 0):
@@ -197,10 +196,10 @@ class Loop:
         likeliest cause is an f without a minimum (or a maximum, maximizing):
         a question for the message, not a status (a bounded f can be scaled
         so; the run's status stays what happened)."""
-        if not self.f0 - run.f > _FELL_FAR * max(1.0, abs(self.f0)):   # False for nan
+        if not run.f0 - run.f > _FELL_FAR * max(1.0, abs(run.f0)):   # False for nan
             return ""
         way = "below" if self.sign > 0 else "above"
-        return (f"; f went from {self.sign * self.f0:.3g} to {self.sign * run.f:.3g}: "
+        return (f"; f went from {self.sign * run.f0:.3g} to {self.sign * run.f:.3g}: "
                 f"is it unbounded {way}?")
 
     def _stationary(self, run: Run, escapes: int) -> Run | None:
