@@ -72,12 +72,6 @@ def start_point(obj, x0: Any, seed: int = 0) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
 
-# Compiling by default waits until interpreted evaluations have cost this
-# long: about what a first compile costs the small objectives people type
-# (1.5-4 ms with the generator's import), the ski-rental rule that never
-# pays more than twice the better choice in hindsight.
-AUTO_COMPILE_BUDGET = 0.0025
-
 _COMPILED: OrderedDict = OrderedDict()   # (Objective.key(), sign) -> Compiled or the error
 _COMPILED_KEEP = 8
 
@@ -153,9 +147,10 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
     ``callback(record)`` receives each trace row; returning True stops.
     ``keep_trace``: hold the iteration rows (bounded: see ``loop.Trace``;
     ``trace_stride`` says how thinned); False keeps only the last.
-    ``compile``: run the derivatives as generated code after the first few
-    evaluations (default: for parsed objectives; a callable must opt in and
-    must not branch on values).  Results are the interpreter's.
+    ``compile``: run the derivatives as generated code (default: for parsed
+    objectives, from the first evaluation; a callable must opt in, must not
+    branch on values, and switches after its first evaluation, which checks
+    what it returns).  Results are the interpreter's.
     ``data``: names bound to constant arrays in objective text, e.g.
     ``minimize("sum((y - a*exp(-b*t))^2)", data={"t": t, "y": y})``.
 
@@ -176,7 +171,7 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
 
     ev = Evaluator(f, second_order=glob.second_order,
                    compiler=compiler_for(obj, f, sign, compile),
-                   compile_budget=0.0 if compile else AUTO_COMPILE_BUDGET)
+                   compile_after=0 if isinstance(obj, Objective) else 1)
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
         loop = Loop(ev, glob, gtol=gtol, maxiter=maxiter, callback=callback, sign=sign,
@@ -205,12 +200,9 @@ def minimize(objective: Any, x0: Any = None, method: str | Method = "bfgs", *,
 
 
 def _compile_note(ev: Evaluator) -> str | None:
-    """How the derivatives ran: compiled (when, and at what cost),
-    interpreted and why, or compiled but for a second-order function that
-    failed its check; None where compiling was not asked for."""
+    """The Evaluator's note, and which second-order function failed its
+    check, if one did."""
     note = ev.compile_note
-    if note is None and ev.compile_pending:
-        note = f"interpreted: the run ended within the compile budget ({ev.nfev} f evaluations)"
     dropped = getattr(ev.compiled, "second_order_note", None)
     return f"{note}; {dropped}" if dropped else note
 

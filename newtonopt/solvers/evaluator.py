@@ -8,18 +8,14 @@ that every CG step and every Hessian column uses (``autodiff.backprop``).
 
 Compiled (``autodiff.compiled``), the same stages run as generated
 straight-line code: forward -> gradient (or gradient + HVP cache) -> HVPs.
-The switch happens after ``COMPILE_AFTER`` evaluations and, for code
-compiled by default, once the interpreted evaluations (f, g and
-Hessian-vector products) have taken ``compile_budget`` seconds or
-numbered ``COMPILE_BY_COUNT`` (a dense Hessian counting as its n replays;
-at once when the code is already cached), so a run too short to pay for
-the compile never does (the headline command: 7 evaluations, 0.9 ms
-interpreted, against ~3 ms for the generator's import and a first
-compile) while a
-longer one switches early (Osborne 1 with bfgs: after 5 of 70 evaluations,
-at 0.5 ms each interpreted, against a 3 ms compile); the compiled
-code gives the interpreter's results to the bit, so the switch changes no
-iterate.
+A parsed objective switches before its first evaluation; a Python callable
+after it (``compile_after``), which checks what the callable returns.  The
+compiled code gives the interpreter's results to the bit, so the switch
+changes no iterate.  (Compiling at once was measured against waiting for
+the interpreted evaluations to cost what a compile does, the ski-rental
+rule: at once, fresh runs of @rosenbrock n = 2 took 1-3 ms less, the
+interpreted evaluations before the switch being the first calls of a
+fresh process, and the headline command, 7 evaluations, 1.2 ms more.)
 
 Counts (SPEC §5): f and g at one point count once in ``nfev`` and once in
 ``njev``; a dense Hessian once in ``nhev``; each Hessian-vector product once
@@ -34,9 +30,6 @@ import numpy as np
 
 from newtonopt.autodiff import Variable, backprop
 from newtonopt.autodiff.functional import dense_hessian
-
-COMPILE_AFTER = 1
-COMPILE_BY_COUNT = 10   # ... and, compiling by default, at the latest after this many
 
 Compiler = Callable[[np.ndarray], Any]   # x -> a Compiled (or raises)
 
@@ -75,7 +68,7 @@ class Evaluator:
     iterate: its HVPs are the CG loop's) and the last trial point (f only,
     until a line search or trust region accepts it).  So a rejected trial
     costs its own f and nothing at the iterate is evaluated twice.
-    ``compiler``, when given, is asked once (after ``COMPILE_AFTER``
+    ``compiler``, when given, is asked once (after ``compile_after``
     evaluations) for compiled code; if it raises, the run stays
     interpreted and ``compile_note`` says why.  ``compiled``: code to use
     from the start (the curvature check reuses the run's).
@@ -83,22 +76,24 @@ class Evaluator:
 
     def __init__(self, f: Callable[[Variable], Variable], second_order: bool = False,
                  compiler: Compiler | None = None, compiled: Any = None,
-                 compile_budget: float = 0.0) -> None:
+                 compile_after: int = 0) -> None:
         self._f = f
         self.second_order = second_order
         self.nfev = self.njev = self.nhev = self.nhvp = 0
         self._compiler = compiler
-        self.compile_budget = compile_budget
-        self._interpreted_s = 0.0     # time spent in interpreted f and g so far
+        self.compile_after = compile_after
         self.compiled: Any = compiled
-        self.compile_note: str | None = None
+        self._compile_note: str | None = None
         self._iterate: _Point | None = None
         self._trial: _Point | None = None
 
     @property
-    def compile_pending(self) -> bool:
-        """Compiling was asked for and has not happened (yet)."""
-        return self._compiler is not None
+    def compile_note(self) -> str | None:
+        """How the derivatives ran: compiled (when, at what cost), or
+        interpreted and why; None where compiling was not asked for."""
+        if self._compile_note is None and self._compiler is not None:
+            return f"interpreted: the run ended before compiling ({_evaluations(self.nfev)})"
+        return self._compile_note
 
     def counts(self) -> dict[str, int]:
         return {"nfev": self.nfev, "njev": self.njev, "nhev": self.nhev, "nhvp": self.nhvp}
@@ -114,8 +109,8 @@ class Evaluator:
         point = self._find(x)
         if point is not None:
             return point.value
-        if self._compiler is not None:
-            self._maybe_compile(x)
+        if self._compiler is not None and self.nfev >= self.compile_after:
+            self._switch(x)
         point = _Point(np.array(x, dtype=np.float64))
         self._trial = None   # free the last trial's graph before making another
         self._forward(point)
@@ -146,7 +141,6 @@ class Evaluator:
         if self.compiled is not None:
             point.value, point.state = self.compiled.forward(point.x)
             return
-        t0 = time.perf_counter()
         point.leaf = Variable(point.x)
         y = self._f(point.leaf)
         if self.nfev == 0:
@@ -154,17 +148,14 @@ class Evaluator:
         if y.size != 1:
             raise ValueError(f"the objective must return a scalar, got shape {y.shape}")
         point.y, point.value = y, float(y.data)
-        self._interpreted_s += time.perf_counter() - t0
 
     def _derive(self, point: _Point) -> None:
         """g at the point (and with second_order, what H v needs)."""
         c = self.compiled
         if point.y is not None:
-            t0 = time.perf_counter()
             g, point.replay = backprop(point.y, point.leaf, self.second_order)
             point.grad = g.reshape(point.x.shape)
             point.y = point.leaf = None  # the forward graph lives on in the replay only
-            self._interpreted_s += time.perf_counter() - t0
         elif not self.second_order:
             point.grad = c.gradient(point.x, point.state)
         else:
@@ -174,24 +165,13 @@ class Evaluator:
             point.replay = lambda v: c.hvp(x, state, v)
             point.dense = lambda: c.hessian(x, state)
 
-    def _maybe_compile(self, x: np.ndarray, pending: int = 0) -> None:
-        """Switch to compiled code once; the iterate's graphs are freed first
-        (the trace records three more) and its state re-derived by the new
-        code, uncounted: f and g at that point were counted already.
-        Code already cached switches before the first evaluation (the first
-        interpreted one checks what the objective returns; cached code was
-        made from an objective checked so).  ``x``: the point about to be
-        evaluated; ``pending``: interpreted passes about to be made (a dense
-        Hessian's n replays), counted as evaluations toward
-        ``COMPILE_BY_COUNT``."""
-        if self._compiler is None:
-            return
-        cached = getattr(self._compiler, "cached", lambda: False)()
-        if not cached and (self.nfev < COMPILE_AFTER or (
-                self._interpreted_s < self.compile_budget
-                and self.nfev + pending < COMPILE_BY_COUNT)):
-            return
+    def _switch(self, x: np.ndarray) -> None:
+        """Switch to compiled code, once, traced at the iterate (or else at
+        x, the point about to be evaluated); the iterate's graphs are freed
+        first (the trace records three more) and its state re-derived by the
+        new code, uncounted: f and g at that point were counted already."""
         compiler, self._compiler = self._compiler, None
+        cached = getattr(compiler, "cached", lambda: False)()
         kept = self._iterate
         at = next((p.x for p in (kept, self._trial) if p is not None), x)
         self._trial = None
@@ -201,13 +181,12 @@ class Evaluator:
         try:
             self.compiled = compiler(at)
         except Exception as exc:  # noqa: BLE001 - any failure: stay interpreted, say why
-            self.compile_note = f"interpreted: {type(exc).__name__}: {exc}"
+            self._compile_note = f"interpreted: {type(exc).__name__}: {exc}"
         else:
             cost = "the code was cached" if cached else \
                 f"compiling took {1e3 * (time.perf_counter() - t0):.1f} ms"
-            self.compile_note = f"compiled at once: {cost}" if not self.nfev else \
-                (f"compiled after {_evaluations(self.nfev)} interpreted "
-                 f"({1e3 * self._interpreted_s:.1f} ms); {cost}")
+            self._compile_note = f"compiled at once: {cost}" if not self.nfev else \
+                f"compiled after {_evaluations(self.nfev)} interpreted; {cost}"
         if kept is not None:   # the iterate again, by whichever code now runs
             self._forward(kept)
             self._derive(kept)
@@ -221,29 +200,21 @@ class Evaluator:
         return self._derived(x)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """H(x) v by one seeded backward through the recorded gradient graph
-        (interpreted, its time counts toward the compile budget: a CG loop
-        makes several a point, each costing about an f and g).  The switch
-        itself waits for the next f: between two products CG's vectors are
-        alive, and the trace's arrays would join them (n = 10^6: +8 MB)."""
+        """H(x) v: compiled, or by one seeded backward through the recorded
+        gradient graph."""
         point = self._second_order_point(x)
         self.nhvp += 1
-        if self.compiled is not None:
-            return point.replay(v).reshape(v.shape)
-        t0 = time.perf_counter()
-        hv = point.replay(v).reshape(v.shape)
-        self._interpreted_s += time.perf_counter() - t0
-        return hv
+        return point.replay(v).reshape(v.shape)
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """Dense Hessian (counted once): compiled, all n seeds in one
         batched pass; interpreted, column i = H e_i from n replays."""
         point = self._second_order_point(x)
         self.nhev += 1
-        if point.dense is None:
-            # n interpreted replays may cost more than compiling (newton at
-            # n = 100 replayed 100 times an iteration until the 10th f)
-            self._maybe_compile(x, pending=x.size)
+        if point.dense is None and self._compiler is not None:
+            # a callable's first Hessian comes after its first f: compiled,
+            # not n interpreted replays
+            self._switch(x)
             point = self._find(x)
         if point.dense is not None:
             return point.dense()
