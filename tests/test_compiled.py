@@ -66,6 +66,26 @@ def test_large_vectors_in_place_code_matches():
     assert "out=" in c.source and "] += " in c.source   # a slice's gradient added in place
 
 
+
+@pytest.mark.parametrize("index", ["1:", ":-1", "2:-3", "4000:"])
+def test_a_long_range_scatter_keeps_the_interpreters_bits(index):
+    """A slice's gradient at n >= 4096 is written into its range and zeros
+    around it (``_scatter_range``), not added into zeros: the same numbers
+    and zeros' signs (0.0 + -0.0 is 0.0 in the interpreter's scatter), in
+    the gradient and the HVP."""
+    n = 5000
+    obj = no.parse(f"sum(x[{index}]^2)", dims={"x": n})   # the scatter is the result
+    x = np.resize([-0.0, 1.5, -2.0, 0.0, 1e-310], n)
+    v = np.resize([1.0, -0.0, 0.5], n)
+    c = Compiled(obj, RNG.uniform(-1, 1, n))
+    assert "_scatter_range(" in c.source
+    for got, want in ((c.value_and_grad(x)[1], value_and_grad(obj, x)[1]),
+                      (c.hvp_at(x, v), hvp(obj, x, v))):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        zeros = want == 0     # -0.0 came in (x or v); 0.0 comes out
+        assert zeros.any() and not np.signbit(want[zeros]).any()
+
 # -- hypothesis: objectives over the whole grammar -----------------------------------
 
 N = 5
