@@ -86,6 +86,30 @@ def test_a_long_range_scatter_keeps_the_interpreters_bits(index):
         zeros = want == 0     # -0.0 came in (x or v); 0.0 comes out
         assert zeros.any() and not np.signbit(want[zeros]).any()
 
+
+@pytest.mark.parametrize("n", [3, 5000])      # written as an expression, and in place
+def test_the_negation_seeding_a_squares_gradient_is_read_through(n):
+    """The gradient of a - x^2 seeds x^2's gradient with -b: (x * 2) * (-b)
+    is written (x * -2) * b and -b is not computed (in the gradient and in
+    the HVP).  The same numbers and zeros' signs as the interpreter's at
+    -0, subnormals, values whose double overflows, inf and nan."""
+    obj = no.parse("@rosenbrock", dims={"x": n})
+    special = [-0.0, 0.0, 5e-324, -2.5e-310, 1e308, -9e307, np.inf, -np.inf, np.nan, 1.5, -2.0]
+    x = np.resize(special, n)
+    v = np.resize(special[::-1], n)
+    c = Compiled(obj, RNG.uniform(-1, 1, n))
+    gradient = c._sources["backward" if c.counts["extra"] else "backward2"]
+    hvp_code = c.source.split("def hvp")[1]
+    assert "* -2.0)" in hvp_code and "(-t" not in hvp_code
+    assert ("(-t" in gradient) is (gradient.startswith("def backward2"))   # returned for the HVP
+    assert c.counts["extra"] == (n >= 4096)      # a long one: a backward of its own
+    with np.errstate(all="ignore"):
+        for got, want in ((c.value_and_grad(x)[1], value_and_grad(obj, x)[1]),
+                          (c.hvp_at(x, v), hvp(obj, x, v))):
+            np.testing.assert_array_equal(got, want)
+            numbers = ~np.isnan(want)            # a nan's sign is numpy's choice
+            np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+
 # -- hypothesis: objectives over the whole grammar -----------------------------------
 
 N = 5

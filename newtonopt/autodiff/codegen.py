@@ -244,6 +244,7 @@ class _Function:
         # scatters not yet made: gradient, index, shape, the function to make one
         self.deferred: dict[int, tuple[str, str, tuple, str]] = {}
         self.fresh: set[int] = set()   # arrays made here that nothing else holds
+        self.negated: set[int] = set()  # negations read through (``_negations_read_through``)
         self.temps = 0
         # scalar expressions written into their one user instead of a line,
         # with their nesting depth (Python's parser allows ~200 levels)
@@ -325,6 +326,9 @@ class Generator:
         batched = fn.batched and self.vdep[i]
         scalar = node.shape == () and not batched
         kind = type(op)
+        if i in fn.negated:
+            fn.names[i] = fn.value(node.args[0])     # its users write the sign
+            return
         if not batched and (self._emit_sparse(fn, node) or self._emit_in_place(fn, node)):
             return
         if not batched and kind is Fn.BroadcastTo and self._needless_broadcast(node):
@@ -335,7 +339,7 @@ class Generator:
             args = []
         else:
             args = [self._arg(fn, a, node, batched) for a in node.args]
-            expr = self._expr(node, args, scalar, batched)
+            expr = self._expr(node, args, scalar, batched, fn.negated)
         if expr in args and (expr not in fn.inlined or self._single_use(fn, node)):
             fn.names[i] = expr       # x * 1.0, 1 * g: no new value
             return
@@ -437,11 +441,11 @@ class Generator:
         if kind is core.PowConstGrad and op.c not in (0, 1) \
                 and self.trace.nodes[node.args[0]].shape == node.shape:
             x, g = (self._uniform(node, j, fn.value(j)) for j in node.args)  # (c x**(c-1)) *= g
-            doubled = _doubled(g) if op.c == 2 else None
+            doubled = _doubled(g) if op.c == 2 and node.args[1] not in fn.negated else None
             if doubled is not None:
                 factor, g = f"({x} * {doubled})", "1.0"
             elif op.c == 2:
-                factor = f"({x} * 2.0)"
+                factor = f"({x} * {'-2.0' if node.args[1] in fn.negated else '2.0'})"
             else:
                 factor = f"({_power(x, op.c - 1) or self._pow(x, self._param(node, op.c - 1), False)}" \
                          f" * {self._param(node, op.c)})"
@@ -510,7 +514,8 @@ class Generator:
             return True
         return False
 
-    def _expr(self, node: Node, a: list[str], scalar: bool, batched: bool = False) -> str:
+    def _expr(self, node: Node, a: list[str], scalar: bool, batched: bool = False,
+              negated: set[int] = frozenset()) -> str:
         op, kind = node.op, type(node.op)
         if kind in _INFIX:
             a = [self._uniform(node, j, text) for j, text in zip(node.args, a)]
@@ -532,7 +537,7 @@ class Generator:
                 return chain
             return self._pow(a[0], self._param(node, op.c), scalar)
         if kind is core.PowConstGrad:
-            return self._pow_grad(node, a, scalar, batched)
+            return self._pow_grad(node, a, scalar, batched, node.args[1] in negated)
         if kind is core.Pow:
             return self._pow(a[0], a[1], scalar)
         if kind is core.RPowConst:
@@ -603,8 +608,10 @@ class Generator:
             return f"math.pow({base}, {exponent})"
         return f"_pow0d({base}, {exponent})"
 
-    def _pow_grad(self, node: Node, a: list[str], scalar: bool, batched: bool) -> str:
-        """g * c * x**(c-1), as ``PowConstGrad.forward`` computes it."""
+    def _pow_grad(self, node: Node, a: list[str], scalar: bool, batched: bool,
+                  negated: bool = False) -> str:
+        """g * c * x**(c-1), as ``PowConstGrad.forward`` computes it
+        (``negated``: g is -b, read through, and ``a`` holds b)."""
         c = node.op.c
         x, g = a[0], self._uniform(node, node.args[1], a[1])
         if c == 0:
@@ -613,6 +620,8 @@ class Generator:
                 return f"np.zeros(np.shape({seeded})[:1] + {node.shape!r})"
             return "0.0" if node.shape == () else f"np.zeros({node.shape!r})"
         if c == 2:
+            if negated:
+                return f"(({x} * -2.0) * {g})"
             if g == "1.0":
                 return f"({x} * 2.0)"
             doubled = _doubled(g)
@@ -666,6 +675,7 @@ class Generator:
         fn = _Function(self, name, params, batched)
         fn.computed = set(nodes)
         fn.outputs = {i for _, indices in returns for i in indices}
+        fn.negated = self.negations_read_through(fn.computed, fn.outputs)
         for i in inputs:
             fn.names[i] = f"t{i}"
         if inputs:                       # the last parameter: saved or cache
@@ -680,6 +690,27 @@ class Generator:
         for i in nodes:
             self.emit(fn, i)
         return fn.source(", ".join(self._returned(fn, r) for r in returns))
+
+    def negations_read_through(self, computed: set[int], outputs: set[int]) -> set[int]:
+        """The negations -b this function reads only as the seed of x^2's
+        gradient: (x * 2) * (-b) is written (x * -2) * b, the same number to
+        the bit (negation is exact and rounding symmetric in sign), and -b is
+        not computed.  (Backward passes make one for every a - x^2; at
+        n = 10^6 each is a pass over 8 MB.  Kept where the function returns
+        it, as backward2 does for the HVP.)"""
+        trace = self.trace.nodes
+        read: set[int] = set()
+        for i in computed:
+            node = trace[i]
+            if type(node.op) is not core.Neg or i in outputs \
+                    or trace[node.args[0]].kind == "const":
+                continue
+            users = [trace[u] for u in node.users if u in computed]
+            if users and all(type(u.op) is core.PowConstGrad and np.ndim(u.op.c) == 0
+                             and u.op.c == 2 and u.args == (u.args[0], i) and u.args[0] != i
+                             for u in users):
+                read.add(i)
+        return read
 
     def _returned(self, fn: _Function, spec: tuple[str, list[int]]) -> str:
         how, indices = spec
@@ -731,8 +762,16 @@ class Program:
             "hvp": (["x", "v", "cache"], hvp, cache, [("array", [trace.hv])], False),
             "hessian": (["x", "v", "cache"], hvp, cache, [("array", [trace.hv])], True),
         }
+        # "extra": what backward2 computes and backward does not: the HVP
+        # cache's own ops, and the long negations backward reads through but
+        # backward2 returns (for short ones a second function to write costs
+        # more than it saves)
+        kept = self.gen.negations_read_through(set(backward), {trace.g}) - \
+            self.gen.negations_read_through(set(backward + extra), {trace.g, *cache})
+        long_kept = [i for i in kept if math.prod(nodes[i].shape) >= _IN_PLACE_SIZE]
         self.counts = {"forward": len(forward), "backward": len(backward),
-                       "extra": len(extra), "hvp": len(hvp), "traced": len(nodes)}
+                       "extra": len(extra) + len(long_kept), "hvp": len(hvp),
+                       "traced": len(nodes)}
         # the largest value one seed's H v pass holds: a batch of k seeds
         # holds k times it
         self.hvp_width = max([math.prod(nodes[i].shape) for i in hvp] or [1])

@@ -111,10 +111,11 @@ class Compiled:
         return self._functions[name]
 
     def _gradient_function(self) -> Callable:
-        """backward(x, saved) -> g.  Where the HVP cache needs no work of its
-        own (every built-in problem), backward2 is backward returning more
-        names: one function written, not two, and first-order runs pay
-        nothing for their final curvature check's gradient."""
+        """backward(x, saved) -> g.  Where backward2 does no work that
+        backward does not (``counts["extra"]``: every built-in problem at its
+        own size), backward2 is backward returning more names: one function
+        written, not two, and first-order runs pay nothing for their final
+        curvature check's gradient."""
         if self.counts["extra"]:
             return self._function("backward")
         both = self._function("backward2")
