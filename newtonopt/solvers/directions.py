@@ -14,13 +14,13 @@ state ``start(n)`` returns, which the run passes back to every call:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .cholesky import Cholesky, cholesky
 from .evaluator import Evaluator
+from .frozen import Frozen, frozen
 from .result import Note, finite_curvature, finite_hessian
 
 EPS = np.finfo(float).eps
@@ -28,8 +28,8 @@ _SKIP = np.sqrt(EPS)        # BFGS/L-BFGS skip rule:  y's <= _SKIP ||y|| ||s||
 _FLAT = 1e-12               # CG: curvature below _FLAT * (largest seen) is none
 
 
-@dataclass(frozen=True)
-class Direction:
+@frozen
+class Direction(Frozen):
     second_order: ClassVar[bool] = False   # needs Hessians or Hessian-vector products
     dense: ClassVar[bool] = False          # forms the n x n Hessian
 
@@ -100,7 +100,7 @@ def _interpolated_step(g: np.ndarray, p: np.ndarray, decrease: float | None) -> 
     return min(1.0, 2.02 * decrease / -float(g @ p))
 
 
-@dataclass(frozen=True)
+@frozen
 class SteepestDescent(Direction):
     """p = -g; the first trial step is N&W §3.5's slope ratio."""
 
@@ -119,7 +119,7 @@ class SteepestDescent(Direction):
         return Note.NONE
 
 
-@dataclass(frozen=True)
+@frozen
 class Newton(Direction):
     """Newton's step H p = -g with the exact Hessian (double backprop).
 
@@ -167,7 +167,7 @@ class _Matrix:
         self.h: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class BFGS(Direction):
     """Inverse BFGS update (N&W eq. 6.17):
     H+ = (I - rho s y') H (I - rho y s') + rho s s',  rho = 1 / y's,
@@ -251,7 +251,7 @@ class _Pairs:
         self.yy[slot, :k] = self.yy[:k, slot] = rows_y @ y
 
 
-@dataclass(frozen=True)
+@frozen
 class LBFGS(Direction):
     """Limited-memory BFGS: the two-loop recursion (N&W Alg. 7.4) over the
     last ``memory`` pairs (s, y), with H0 = (s'y / y'y) I (eq. 7.20):
@@ -313,7 +313,7 @@ class LBFGS(Direction):
         return Note.NONE
 
 
-@dataclass(frozen=True)
+@frozen
 class NewtonCG(Direction):
     """Line-search truncated Newton (N&W Alg. 7.1): CG on H p = -g with
     Hessian-vector products only, stopped when ||r||_1 <= eta ||g||_1,
@@ -377,7 +377,7 @@ class _CGState:
         self.since_restart = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class ConjugateGradient(Direction):
     """Nonlinear conjugate gradient with Hager and Zhang's beta (CG_DESCENT;
     SIAM J. Optim. 16 (2005), eqs. 1.4 and 1.5-1.6):

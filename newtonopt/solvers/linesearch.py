@@ -33,11 +33,11 @@ Evaluator then has one backward away) or None.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from .evaluator import Evaluator
+from .frozen import Frozen, frozen
 
 C1 = 1e-4
 C2 = 0.9
@@ -226,8 +226,8 @@ def _zoom(line: _Line, f0: float, dphi0: float, lo, hi, c1: float, c2: float) ->
 
 # -- configurations (what a Method names as its search) -------------------------
 
-@dataclass(frozen=True)
-class StrongWolfe:
+@frozen
+class StrongWolfe(Frozen):
     """The strong Wolfe line search above with constants 0 < c1 < c2 < 1."""
 
     c1: float = C1
@@ -242,8 +242,8 @@ class StrongWolfe:
         return strong_wolfe(ev, x, f0, p, dphi0, alpha, c1=self.c1, c2=self.c2)
 
 
-@dataclass(frozen=True)
-class Backtracking:
+@frozen
+class Backtracking(Frozen):
     """Backtracking Armijo above with constant 0 < c1 < 1."""
 
     c1: float = C1
@@ -257,8 +257,8 @@ class Backtracking:
         return backtracking(ev, x, f0, p, dphi0, alpha, c1=self.c1)
 
 
-@dataclass(frozen=True)
-class FixedStep:
+@frozen
+class FixedStep(Frozen):
     """No search: every step is ``lr`` times the direction (gradient
     descent with a learning rate)."""
 

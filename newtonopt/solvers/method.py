@@ -14,11 +14,11 @@ adding a method is one entry.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Union
 
 from .directions import (BFGS, LBFGS, ConjugateGradient, Direction, Newton, NewtonCG,
                          SteepestDescent)
+from .frozen import Frozen, frozen
 from .globalization import LineSearchRun
 from .linesearch import Backtracking, FixedStep, StrongWolfe
 from .trust_region import MoreSorensen, Steihaug, TrustRegion, TrustRegionRun
@@ -27,8 +27,8 @@ Search = Union[StrongWolfe, Backtracking, FixedStep, TrustRegion]
 _SEARCHES = (StrongWolfe, Backtracking, FixedStep, TrustRegion)
 
 
-@dataclass(frozen=True)
-class Method:
+@frozen
+class Method(Frozen):
     """``direction`` (where to go) and ``search`` (how far: a line search,
     a fixed step, or a trust region around the direction's model)."""
 

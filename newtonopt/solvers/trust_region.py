@@ -32,12 +32,13 @@ stopped at ||g||inf = 2.7e-6).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from .directions import factored_step, newton_step, norm
 from .evaluator import Evaluator
+from .frozen import Frozen, frozen
 from .linesearch import NOISE
 from .result import Note, Outcome, Status, finite_curvature, finite_hessian
 
@@ -50,8 +51,8 @@ def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
     return (-b + disc) / (2.0 * a) if b <= 0 else (-2.0 * c) / (b + disc)
 
 
-@dataclass(frozen=True)
-class Steihaug:
+@frozen
+class Steihaug(Frozen):
     """Steihaug-Toint truncated CG for the trust-region subproblem."""
 
     def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
@@ -195,8 +196,8 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
     return more_sorensen(h, g, radius)
 
 
-@dataclass(frozen=True)
-class MoreSorensen:
+@frozen
+class MoreSorensen(Frozen):
     """The nearly exact trust-region step on the dense Hessian."""
 
     def solve(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, radius: float):
@@ -205,8 +206,8 @@ class MoreSorensen:
         return p, h @ p, notes, 0
 
 
-@dataclass(frozen=True)
-class TrustRegion:
+@frozen
+class TrustRegion(Frozen):
     """A trust region around the model of a second-order direction:
     ``subproblem`` (``Steihaug()`` or ``MoreSorensen()``), the first
     ``radius``, its cap ``max_radius``, and the acceptance ratio ``eta``."""
