@@ -30,6 +30,9 @@ _FLAT = 1e-12               # CG: curvature below _FLAT * (largest seen) is none
 
 @frozen
 class Direction(Frozen):
+    """Where a step goes: ``compute`` gives p at x from a run state that
+    ``start`` makes and ``update`` teaches with each accepted (s, y)."""
+
     second_order: ClassVar[bool] = False   # needs Hessians or Hessian-vector products
     dense: ClassVar[bool] = False          # forms the n x n Hessian
 

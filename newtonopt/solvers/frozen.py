@@ -11,6 +11,7 @@ the methods written once, in ``Frozen``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound=type)
@@ -19,8 +20,26 @@ T = TypeVar("T", bound=type)
 def frozen(cls: T) -> T:
     """A subclass of ``Frozen`` as a dataclass (fields, defaults and
     ``__post_init__`` as ``@dataclass(frozen=True)`` declares them) that
-    keeps ``Frozen``'s methods."""
-    return dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+    keeps ``Frozen``'s methods, with the signature a dataclass's
+    ``__init__`` would show (``help``, editors)."""
+    cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+    cls.__signature__ = inspect.Signature([
+        inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=f.type,
+                          default=_FACTORY if f.default_factory is not dataclasses.MISSING
+                          else f.default if f.default is not dataclasses.MISSING
+                          else inspect.Parameter.empty)
+        for f in dataclasses.fields(cls)])
+    return cls
+
+
+class _Factory:
+    """A default made per instance, shown as dataclasses show it."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
 
 
 class Frozen:
