@@ -110,6 +110,31 @@ def test_the_negation_seeding_a_squares_gradient_is_read_through(n):
             numbers = ~np.isnan(want)            # a nan's sign is numpy's choice
             np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
 
+
+@pytest.mark.parametrize("n", [6, 5000])
+@pytest.mark.parametrize("text", [
+    "sum((x[:-4]^2 + 2*x[1:-3]^2 + 5*x[-1]^2)^2)",          # BDQRTIC's shape
+    "sum(x[1:]^2) + x[0]^3 - x[-1]*x[0]"])
+def test_scalar_components_are_added_into_the_scatter_in_place(text, n):
+    """The gradient of x[k]'s scalar uses joins the slices' scatter as
+    ``g[k] += part``, not as zeros(n) plus a full add: the same numbers and
+    zeros' signs, since a scatter into zeros holds no -0 (its other entries
+    are what adding 0.0 would give)."""
+    obj = no.parse(text, dims={"x": n})
+    special = [-0.0, 0.0, 5e-324, -2.5e-310, 1e200, -3e154, np.inf, -np.inf, np.nan, 1.5, -2.0]
+    c = Compiled(obj, RNG.uniform(-1, 1, n))
+    gradient = c.source.split("def hvp")[0]
+    assert "np.zeros(" not in gradient and "] += (" in gradient
+    with np.errstate(all="ignore"):
+        for x in (np.resize(special, n), np.resize(special[::-1], n), np.full(n, -0.0)):
+            v = np.resize(special[3:], n)
+            for got, want in ((c.value_and_grad(x)[1], value_and_grad(obj, x)[1]),
+                              (c.hvp_at(x, v), hvp(obj, x, v))):
+                np.testing.assert_array_equal(got, want)
+                numbers = ~np.isnan(want)
+                np.testing.assert_array_equal(np.signbit(got[numbers]),
+                                              np.signbit(want[numbers]))
+
 # -- hypothesis: objectives over the whole grammar -----------------------------------
 
 N = 5

@@ -425,6 +425,19 @@ class Generator:
             return True
         if kind is core.Add:
             a, b = node.args
+            nodes = self.trace.nodes
+            for d, sparse in ((a, b), (b, a)):
+                # components of x[k] added into a scatter's zeros: in place, one
+                # float each, not zeros(n) and a full add (a scatter into zeros
+                # holds no -0, so its other entries are what adding 0.0 gives)
+                if d in fn.deferred and sparse in fn.sparse and len(nodes[sparse].users) == 1 \
+                        and nodes[d].shape == nodes[sparse].shape == node.shape:
+                    into = fn.value(d)
+                    for k, part in sorted(fn.sparse.pop(sparse).items()):
+                        fn.line(f"{into}[{k}] += {part}")
+                    fn.names[node.index] = into
+                    fn.fresh.add(node.index)
+                    return True
             if a in fn.deferred and b in fn.deferred:
                 fn.value(a)                       # make one, add the other into it
             for d, other in ((a, b), (b, a)):
