@@ -171,6 +171,19 @@ def _doubled(g: str) -> str | None:
     return _literal(2.0 * value)
 
 
+def _square_gradient(x: str, g: str, negated: bool) -> tuple[str, str]:
+    """(factor, seed) for the gradient of x^2 seeded with g, (x * 2) * g,
+    written factor * seed (factor alone where seed is "1.0"): with g a
+    literal of _doubled's kind, x * (2g); with g = -b read through
+    (``negated``, g holding b), (x * -2) * b."""
+    if negated:
+        return f"({x} * -2.0)", g
+    doubled = _doubled(g)
+    if doubled is not None:
+        return f"({x} * {doubled})", "1.0"
+    return f"({x} * 2.0)", g
+
+
 def _scatterer(index: Any, shape: tuple) -> str:
     """The function that scatters a gradient into zeros at this index."""
     if not Fn._is_basic_index(index):
@@ -304,6 +317,7 @@ class Generator:
         self.trace = trace
         self.namespace: dict[str, Any] = dict(BASE_NAMESPACE)
         self.vdep = trace.depends_on_v()
+        self.negations = [n.index for n in trace.nodes if type(n.op) is core.Neg]
 
     # -- names for constants and ops ------------------------------------------
     def const(self, node: Node) -> str:
@@ -454,11 +468,8 @@ class Generator:
         if kind is core.PowConstGrad and op.c not in (0, 1) \
                 and self.trace.nodes[node.args[0]].shape == node.shape:
             x, g = (self._uniform(node, j, fn.value(j)) for j in node.args)  # (c x**(c-1)) *= g
-            doubled = _doubled(g) if op.c == 2 and node.args[1] not in fn.negated else None
-            if doubled is not None:
-                factor, g = f"({x} * {doubled})", "1.0"
-            elif op.c == 2:
-                factor = f"({x} * {'-2.0' if node.args[1] in fn.negated else '2.0'})"
+            if op.c == 2:
+                factor, g = _square_gradient(x, g, node.args[1] in fn.negated)
             else:
                 factor = f"({_power(x, op.c - 1) or self._pow(x, self._param(node, op.c - 1), False)}" \
                          f" * {self._param(node, op.c)})"
@@ -633,12 +644,8 @@ class Generator:
                 return f"np.zeros(np.shape({seeded})[:1] + {node.shape!r})"
             return "0.0" if node.shape == () else f"np.zeros({node.shape!r})"
         if c == 2:
-            if negated:
-                return f"(({x} * -2.0) * {g})"
-            if g == "1.0":
-                return f"({x} * 2.0)"
-            doubled = _doubled(g)
-            return f"({x} * {doubled})" if doubled is not None else f"(({x} * 2.0) * {g})"
+            factor, seed = _square_gradient(x, g, negated)
+            return factor if seed == "1.0" else f"({factor} * {seed})"
         if c == 1 and self.trace.nodes[node.args[0]].shape == node.shape:
             return g                                  # 1 * g
         chain = _power(x, c - 1)
@@ -713,10 +720,9 @@ class Generator:
         it, as backward2 does for the HVP.)"""
         trace = self.trace.nodes
         read: set[int] = set()
-        for i in computed:
+        for i in self.negations:
             node = trace[i]
-            if type(node.op) is not core.Neg or i in outputs \
-                    or trace[node.args[0]].kind == "const":
+            if i not in computed or i in outputs or trace[node.args[0]].kind == "const":
                 continue
             users = [trace[u] for u in node.users if u in computed]
             if users and all(type(u.op) is core.PowConstGrad and np.ndim(u.op.c) == 0

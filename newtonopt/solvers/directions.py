@@ -20,7 +20,7 @@ import numpy as np
 
 from .cholesky import Cholesky, cholesky
 from .evaluator import Evaluator
-from .frozen import Frozen, frozen
+from .frozen import Frozen
 from .result import Note, finite_curvature, finite_hessian
 
 EPS = np.finfo(float).eps
@@ -28,7 +28,6 @@ _SKIP = np.sqrt(EPS)        # BFGS/L-BFGS skip rule:  y's <= _SKIP ||y|| ||s||
 _FLAT = 1e-12               # CG: curvature below _FLAT * (largest seen) is none
 
 
-@frozen
 class Direction(Frozen):
     """Where a step goes: ``compute`` gives p at x from a run state that
     ``start`` makes and ``update`` teaches with each accepted (s, y)."""
@@ -103,7 +102,6 @@ def _interpolated_step(g: np.ndarray, p: np.ndarray, decrease: float | None) -> 
     return min(1.0, 2.02 * decrease / -float(g @ p))
 
 
-@frozen
 class SteepestDescent(Direction):
     """p = -g; the first trial step is N&W §3.5's slope ratio."""
 
@@ -122,7 +120,6 @@ class SteepestDescent(Direction):
         return Note.NONE
 
 
-@frozen
 class Newton(Direction):
     """Newton's step H p = -g with the exact Hessian (double backprop).
 
@@ -170,7 +167,6 @@ class _Matrix:
         self.h: np.ndarray | None = None
 
 
-@frozen
 class BFGS(Direction):
     """Inverse BFGS update (N&W eq. 6.17):
     H+ = (I - rho s y') H (I - rho y s') + rho s s',  rho = 1 / y's,
@@ -254,7 +250,6 @@ class _Pairs:
         self.yy[slot, :k] = self.yy[:k, slot] = rows_y @ y
 
 
-@frozen
 class LBFGS(Direction):
     """Limited-memory BFGS: the two-loop recursion (N&W Alg. 7.4) over the
     last ``memory`` pairs (s, y), with H0 = (s'y / y'y) I (eq. 7.20):
@@ -316,7 +311,6 @@ class LBFGS(Direction):
         return Note.NONE
 
 
-@frozen
 class NewtonCG(Direction):
     """Line-search truncated Newton (N&W Alg. 7.1): CG on H p = -g with
     Hessian-vector products only, stopped when ||r||_1 <= eta ||g||_1,
@@ -380,7 +374,6 @@ class _CGState:
         self.since_restart = 0
 
 
-@frozen
 class ConjugateGradient(Direction):
     """Nonlinear conjugate gradient with Hager and Zhang's beta (CG_DESCENT;
     SIAM J. Optim. 16 (2005), eqs. 1.4 and 1.5-1.6):

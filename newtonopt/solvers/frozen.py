@@ -3,8 +3,8 @@
 ``@dataclass(frozen=True)`` writes six methods as source and ``exec``s
 them for every class: 0.3-1 ms a class, ~10 ms for the solver layer's 14
 at every command's start (the headline command's wall time is ~1.3x a bare
-``import numpy, click, rich``).  ``@frozen`` keeps what the API promises of
-them, ``dataclasses.fields`` and ``replace``, equality and hashing by
+``import numpy, click, rich``).  A subclass of ``Frozen`` keeps what the
+API promises of them, ``dataclasses.fields`` and ``replace``, equality and hashing by
 fields, the dataclass repr and ``FrozenInstanceError`` on assignment, with
 the methods written once, in ``Frozen``.
 """
@@ -12,24 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, TypeVar
-
-T = TypeVar("T", bound=type)
-
-
-def frozen(cls: T) -> T:
-    """A subclass of ``Frozen`` as a dataclass (fields, defaults and
-    ``__post_init__`` as ``@dataclass(frozen=True)`` declares them) that
-    keeps ``Frozen``'s methods, with the signature a dataclass's
-    ``__init__`` would show (``help``, editors)."""
-    cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
-    cls.__signature__ = inspect.Signature([
-        inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=f.type,
-                          default=_FACTORY if f.default_factory is not dataclasses.MISSING
-                          else f.default if f.default is not dataclasses.MISSING
-                          else inspect.Parameter.empty)
-        for f in dataclasses.fields(cls)])
-    return cls
+from typing import Any
 
 
 class _Factory:
@@ -43,9 +26,24 @@ _FACTORY = _Factory()
 
 
 class Frozen:
-    """Base of ``@frozen`` classes: ``__init__`` by field order and name,
-    defaults and factories, then ``__post_init__``; equal and hashed by the
-    fields that compare; no assignment after ``__init__``."""
+    """Base of frozen configuration records.  Each subclass is made a
+    dataclass (fields, defaults and ``__post_init__`` declared as for
+    ``@dataclass(frozen=True)``) that keeps these methods: ``__init__`` by
+    field order and name, defaults and factories, then ``__post_init__``;
+    equal and hashed by the fields that compare; no assignment after
+    ``__init__``; and the signature a dataclass's ``__init__`` would show
+    (``help``, editors)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(init=False, repr=False, eq=False)(cls)   # in place
+        cls.__signature__ = inspect.Signature([
+            inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                              annotation=f.type,
+                              default=_FACTORY if f.default_factory is not dataclasses.MISSING
+                              else f.default if f.default is not dataclasses.MISSING
+                              else inspect.Parameter.empty)
+            for f in dataclasses.fields(cls)])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = dataclasses.fields(self)

@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from .evaluator import Evaluator
-from .frozen import Frozen, frozen
+from .frozen import Frozen
 
 C1 = 1e-4
 C2 = 0.9
@@ -226,7 +226,6 @@ def _zoom(line: _Line, f0: float, dphi0: float, lo, hi, c1: float, c2: float) ->
 
 # -- configurations (what a Method names as its search) -------------------------
 
-@frozen
 class StrongWolfe(Frozen):
     """The strong Wolfe line search above with constants 0 < c1 < c2 < 1."""
 
@@ -242,7 +241,6 @@ class StrongWolfe(Frozen):
         return strong_wolfe(ev, x, f0, p, dphi0, alpha, c1=self.c1, c2=self.c2)
 
 
-@frozen
 class Backtracking(Frozen):
     """Backtracking Armijo above with constant 0 < c1 < 1."""
 
@@ -257,7 +255,6 @@ class Backtracking(Frozen):
         return backtracking(ev, x, f0, p, dphi0, alpha, c1=self.c1)
 
 
-@frozen
 class FixedStep(Frozen):
     """No search: every step is ``lr`` times the direction (gradient
     descent with a learning rate)."""

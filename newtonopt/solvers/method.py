@@ -18,7 +18,7 @@ from typing import Union
 
 from .directions import (BFGS, LBFGS, ConjugateGradient, Direction, Newton, NewtonCG,
                          SteepestDescent)
-from .frozen import Frozen, frozen
+from .frozen import Frozen
 from .globalization import LineSearchRun
 from .linesearch import Backtracking, FixedStep, StrongWolfe
 from .trust_region import MoreSorensen, Steihaug, TrustRegion, TrustRegionRun
@@ -27,7 +27,6 @@ Search = Union[StrongWolfe, Backtracking, FixedStep, TrustRegion]
 _SEARCHES = (StrongWolfe, Backtracking, FixedStep, TrustRegion)
 
 
-@frozen
 class Method(Frozen):
     """``direction`` (where to go) and ``search`` (how far: a line search,
     a fixed step, or a trust region around the direction's model)."""

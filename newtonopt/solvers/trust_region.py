@@ -38,7 +38,7 @@ import numpy as np
 
 from .directions import factored_step, newton_step, norm
 from .evaluator import Evaluator
-from .frozen import Frozen, frozen
+from .frozen import Frozen
 from .linesearch import NOISE
 from .result import Note, Outcome, Status, finite_curvature, finite_hessian
 
@@ -51,7 +51,6 @@ def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
     return (-b + disc) / (2.0 * a) if b <= 0 else (-2.0 * c) / (b + disc)
 
 
-@frozen
 class Steihaug(Frozen):
     """Steihaug-Toint truncated CG for the trust-region subproblem."""
 
@@ -196,7 +195,6 @@ def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarra
     return more_sorensen(h, g, radius)
 
 
-@frozen
 class MoreSorensen(Frozen):
     """The nearly exact trust-region step on the dense Hessian."""
 
@@ -206,7 +204,6 @@ class MoreSorensen(Frozen):
         return p, h @ p, notes, 0
 
 
-@frozen
 class TrustRegion(Frozen):
     """A trust region around the model of a second-order direction:
     ``subproblem`` (``Steihaug()`` or ``MoreSorensen()``), the first
