@@ -119,9 +119,10 @@ _NO_PARAMS: dict = {}
 class _Builder:
     def __init__(self, x: Variable, v: Variable) -> None:
         self.nodes: list[Node] = []
-        self.of_var: dict[int, int] = {}
+        # Keyed by the Variable itself (identity: Variable defines no __eq__),
+        # which also keeps it alive while its node is looked up.
+        self.of_var: dict[Variable, int] = {}
         self.by_key: dict[tuple, int] = {}
-        self.keep: list[Variable] = []   # ids are only unique while alive
         self.x, self.v = x, v
 
     def _add(self, var: Variable, node_key: tuple | None, kind: str, op: Function | None = None,
@@ -136,8 +137,7 @@ class _Builder:
                 self.nodes[a].users.append(index)
             if node_key is not None:
                 self.by_key[node_key] = index
-        self.of_var[id(var)] = index
-        self.keep.append(var)
+        self.of_var[var] = index
         return index
 
     def leaf(self, var: Variable) -> int:
@@ -154,7 +154,7 @@ class _Builder:
         stack = [root]
         while stack:
             var = stack[-1]
-            if id(var) in of_var:
+            if var in of_var:
                 stack.pop()
                 continue
             f = var.creator
@@ -162,17 +162,17 @@ class _Builder:
                 stack.pop()
                 self.leaf(var)
                 continue
-            pending = [x for x in f.inputs if id(x) not in of_var]
+            pending = [x for x in f.inputs if x not in of_var]
             if pending:              # inputs first; var is met again after them
                 stack += pending
                 continue
             stack.pop()
             if len(f.outputs) != 1:
                 raise NotImplementedError(f"{type(f).__name__} has several outputs")
-            args = tuple([of_var[id(x)] for x in f.inputs])
+            args = tuple([of_var[x] for x in f.inputs])
             key, params = _op_key(f, args)
             self._add(var, key, "op", f, args, params=params)
-        return of_var[id(root)]
+        return of_var[root]
 
 
 def _parameters_of(f: Function, params: dict) -> Function:
