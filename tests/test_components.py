@@ -470,7 +470,6 @@ def test_configurations_behave_as_frozen_dataclasses(config):
         type(config)(*values.values(), None)
 
 
-
 def test_configurations_show_their_fields_as_their_signature():
     # what help() and editors show: the fields and defaults (README, Methods)
     import inspect
@@ -479,6 +478,7 @@ def test_configurations_show_their_fields_as_their_signature():
         "(subproblem: 'Steihaug | MoreSorensen' = <factory>, radius: 'float' = 1.0, "
         "max_radius: 'float' = 1000.0, eta: 'float' = 0.15)")
     assert list(inspect.signature(no.Method).parameters) == ["direction", "search"]
+
 
 def test_a_method_is_an_immutable_value_that_runs_twice_and_in_parallel():
     method = no.Method(no.LBFGS(memory=5), no.StrongWolfe(c2=0.8))

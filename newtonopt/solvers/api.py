@@ -105,7 +105,7 @@ def compiler_for(obj: Any, f: Callable, sign: float, compile: bool | None):
             raise found
         return found
 
-    build.cached = lambda: key() in _COMPILED     # compiled already: switch at once
+    build.cached = lambda: key() in _COMPILED     # compiled already: the note says so
     return build
 
 
