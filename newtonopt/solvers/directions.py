@@ -269,7 +269,7 @@ class LBFGS(Direction):
 
     with S, Y the pairs as columns, D = diag(s_i'y_i), R the upper triangle
     of S'Y.  The same matrix as the two-loop recursion (N&W Alg. 7.4), taken
-    with ~12 numpy calls a direction and no loop over the pairs:
+    with ~15 numpy calls a direction and no loop over the pairs:
 
         u = S'g,  w = Y'g,  t = R^-1 u,  z = D t + gamma (Y'Y t - w)
         -H g = -gamma g - S R^-T z + gamma Y t."""
