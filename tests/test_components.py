@@ -249,6 +249,80 @@ def test_more_sorensen_hard_case():
     assert _model(h, g, q) == pytest.approx(_model(h, g, p))
 
 
+# A runaway run's Hessian (trust-exact on an f without a minimum, entries from
+# 1e-251 to 9e281) on which numpy's eigh raised "Eigenvalues did not converge"
+_SPREAD_H = np.array([
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [0.0, 1.9929812569458063e-183, 1.0, 0.0, 0.0, 9.13964891793132e-186],
+    [0.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+    [0.0, 0.0, 1.0, 2.0074376651807948e-248, 1.0, 8.596766448120219e-251],
+    [0.0, 0.0, 0.0, 1.0, -9.227015405890774e+281, 6.903222062950085e+279],
+    [0.0, 9.13964891793132e-186, 0.0, 8.596766448120219e-251, 6.903222062950085e+279, 0.0]])
+_SPREAD_G = np.array([0.0, -0.6745806420704676, 1.5859223680602108, -2.0124953956480933,
+                      5.644700522647149e+278, -4.2211712272593664e+276])
+
+
+def _as_if_numpy_refused_large_matrices(monkeypatch):
+    """numpy's symmetric eigensolvers, failing as they did on _SPREAD_H on
+    any matrix with an entry above 1e100 (whether the real ones fail on a
+    given matrix depends on the LAPACK numpy was built with)."""
+    for name in ("eigh", "eigvalsh"):
+        real = getattr(np.linalg, name)
+
+        def refusing(h, real=real):
+            if np.max(np.abs(h)) > 1e100:
+                raise np.linalg.LinAlgError("Eigenvalues did not converge")
+            return real(h)
+        monkeypatch.setattr(np.linalg, name, refusing)
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_eigenvalues_of_a_matrix_spanning_hundreds_of_decades(monkeypatch, refuse):
+    from scipy.linalg import eigh as scipy_eigh
+
+    from newtonopt.solvers.eigen import eigh, eigvalsh
+    want = scipy_eigh(_SPREAD_H, driver="evr", eigvals_only=True)   # another LAPACK driver
+    if refuse:
+        _as_if_numpy_refused_large_matrices(monkeypatch)
+    top = np.max(np.abs(want))
+    lam, q = eigh(_SPREAD_H)
+    np.testing.assert_allclose(eigvalsh(_SPREAD_H), want, rtol=0, atol=1e-14 * top)
+    np.testing.assert_allclose(lam, want, rtol=0, atol=1e-14 * top)
+    np.testing.assert_allclose(q.T @ q, np.eye(6), atol=1e-14)
+    np.testing.assert_allclose(_SPREAD_H @ q, q * lam, rtol=0, atol=1e-14 * top)
+
+
+def test_a_retried_eigendecomposition_is_the_scaled_matrixs(monkeypatch):
+    # The retry scales by a power of two, exactly: a matrix 2^900 A gets A's
+    # eigenvectors and 2^900 times its eigenvalues, to the bit
+    from newtonopt.solvers.eigen import eigh, eigvalsh
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(7, 7))
+    a = (a + a.T) / 2
+    want_lam, want_q = np.linalg.eigh(a)
+    want_values = np.linalg.eigvalsh(a)        # (not eigh's to the bit: another algorithm)
+    _as_if_numpy_refused_large_matrices(monkeypatch)
+    lam, q = eigh(np.ldexp(a, 900))
+    np.testing.assert_array_equal(lam, np.ldexp(want_lam, 900))
+    np.testing.assert_array_equal(q, want_q)
+    np.testing.assert_array_equal(eigvalsh(np.ldexp(a, 900)), np.ldexp(want_values, 900))
+    with pytest.raises(np.linalg.LinAlgError):          # no scale to take: numpy's error
+        eigvalsh(np.array([[np.inf, 0.0], [0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_more_sorensen_on_a_matrix_spanning_hundreds_of_decades(monkeypatch, refuse):
+    # The subproblem is the same times any c > 0 (p stays, lam scales): its
+    # optimality conditions are checked on the problem brought near 1
+    if refuse:
+        _as_if_numpy_refused_large_matrices(monkeypatch)
+    radius = 0.03125
+    p, lam, notes = more_sorensen(_SPREAD_H, _SPREAD_G, radius)
+    assert Note.BOUNDARY in notes and Note.NEG_CURV in notes
+    scale = 2.0 ** -int(np.frexp(np.max(np.abs(_SPREAD_H)))[1])
+    _check_theorem_4_1(_SPREAD_H * scale, _SPREAD_G * scale, radius, p, lam * scale)
+
+
 # -- Hager-Zhang CG -----------------------------------------------------------------
 
 def test_hager_zhang_with_exact_line_searches_is_linear_cg():

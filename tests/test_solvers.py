@@ -183,6 +183,19 @@ def test_an_infinite_second_derivative_ends_non_finite_naming_the_hessian(method
         assert first.success and first.fun < 1e-20
 
 
+@pytest.mark.parametrize("method", ["newton", "trust-exact"])
+def test_a_runaway_hessian_numpys_eigensolver_rejects_ends_non_finite(method):
+    # No minimum: the run falls until f overflows, its Hessian's entries
+    # spanning 1 to 9e281 on the way, where numpy's eigh raised "Eigenvalues
+    # did not converge" and trust-exact ended in an internal error
+    x0 = [-0.30664151908043147, 0.4823377350061262, 0.2670558491797299,
+          -0.2786000413216494, -0.648215697848642, 0.07993822861489996]
+    res = no.minimize("sum(x[1:-1]*x[2:]) + dot(abs(y*x), x^3^7)", x0=x0, dims={"x": 5},
+                      method=method)
+    assert res.status is Status.NON_FINITE and res.fun < -1e300
+    assert res.message.endswith(f"; f went from 0.235 to {res.fun:.3g}: is it unbounded below?")
+
+
 @pytest.mark.parametrize("subproblem", [no.MoreSorensen(), no.Steihaug()])
 def test_a_radius_below_eps_is_a_collapsed_trust_region(subproblem):
     # A radius of 1e-170 (given, or reached by steps accepted with rho < 1/4

@@ -27,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from .eigen import eigh, eigvalsh
+
 DENSE_LIMIT = 100   # above, Lanczos is cheaper (n = 1000: 2.6 ms against 222 ms dense)
 LANCZOS_STEPS = 40
 _TOL = 1e-8  # |lambda| below _TOL * max(1, |lambda|max) is "zero": not certified
@@ -107,7 +109,7 @@ _SETTLED = 1e-2      # relative residual bound of a settled Ritz value
 def _ritz(alphas: list[float], betas: list[float]) -> tuple[np.ndarray, np.ndarray]:
     m = len(alphas)
     t = np.diag(alphas) + np.diag(betas[:m - 1], 1) + np.diag(betas[:m - 1], -1)
-    return np.linalg.eigh(t)
+    return eigh(t)
 
 
 def _zero(low: float, high: float) -> float:
@@ -149,9 +151,9 @@ def curvature(hessian: Callable[[], np.ndarray],
             if not np.all(np.isfinite(h)):
                 return _uncertified(method, "the Hessian is not finite at this point")
             if not want_vector:     # eigenvalues alone: half eigh's cost (n = 100: 0.46 ms)
-                lam = np.linalg.eigvalsh(h)
+                lam = eigvalsh(h)
                 return Curvature(float(lam[0]), float(lam[-1]), None, method)
-            lam, q = np.linalg.eigh(h)
+            lam, q = eigh(h)
             return Curvature(float(lam[0]), float(lam[-1]), q[:, 0], method)
         found = lanczos(hvp, n, min(n, LANCZOS_STEPS), want_vector)
     except np.linalg.LinAlgError as exc:

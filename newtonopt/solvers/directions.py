@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .cholesky import Cholesky, cholesky
+from .eigen import eigh
 from .evaluator import Evaluator
 from .frozen import Frozen
 from .result import Note, finite_curvature, finite_hessian
@@ -138,7 +139,7 @@ class Newton(Direction):
         p = newton_step(h, g)
         if p is not None:
             return p, Note.NONE, 0
-        lam, q = np.linalg.eigh(h)
+        lam, q = eigh(h)
         top = float(np.max(np.abs(lam)))
         if not top > 0:     # dividing by a floor of 1e-300 sent x to inf (sum(x))
             return -g, Note.H_MODIFIED, 0

@@ -31,12 +31,14 @@ stopped at ||g||inf = 2.7e-6).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import field
 
 import numpy as np
 
 from .directions import factored_step, newton_step, norm
+from .eigen import eigh
 from .evaluator import Evaluator
 from .frozen import Frozen
 from .linesearch import NOISE
@@ -87,8 +89,28 @@ class Steihaug(Frozen):
 
 _SECULAR_RTOL = 1e-10     # ||p|| within this of the radius is on the boundary
 _SECULAR_STEPS = 100
+_LARGE = 2.0 ** 256       # past this, squares and sums of squares near overflow
 
 
+def _scale_invariant(solve):
+    """The subproblem times c > 0 has the same minimizer p, and lam times c.
+    Where H or g has an entry past ``_LARGE`` (a run falling without bound:
+    entries of 9e281 beside ones), the solver gets them times c = 2^-e, its
+    largest entry brought below 1 (exactly), and lam is scaled back:
+    unscaled, g'g overflowed to inf and numpy's eigensolver did not
+    converge.  Below, nothing is scaled (the answer to the bit)."""
+    @functools.wraps(solve)
+    def scaled(h: np.ndarray, g: np.ndarray, radius: float):
+        top = max(float(np.max(np.abs(h))), float(np.max(np.abs(g))))
+        if not top > _LARGE:
+            return solve(h, g, radius)
+        exponent = int(np.frexp(top)[1])
+        p, lam, notes = solve(np.ldexp(h, -exponent), np.ldexp(g, -exponent), radius)
+        return p, math.ldexp(lam, exponent), notes
+    return scaled
+
+
+@_scale_invariant
 def more_sorensen(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarray, float, Note]:
     """The minimizer p of g'p + p'hp/2 over ||p|| <= radius, its
     multiplier lam, and notes (module docstring).  An interior Newton step
@@ -97,7 +119,7 @@ def more_sorensen(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarr
     p = newton_step(h, g)
     if p is not None and np.linalg.norm(p) <= radius:
         return p, 0.0, Note.NONE
-    l, q = np.linalg.eigh(h)
+    l, q = eigh(h)
     a = q.T @ g
     l1 = float(l[0])
     notes = Note.NEG_CURV if l1 < 0 else Note.NONE
@@ -144,6 +166,7 @@ _NEARLY = 0.1          # a boundary step within 10 % of the radius will do
 _NEARLY_STEPS = 30
 
 
+@_scale_invariant
 def nearly_exact(h: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarray, float, Note]:
     """Moré & Sorensen's iteration (1983, §3; N&W Alg. 4.3): lam is found
     by Newton's method on 1/||p(lam)|| = 1/radius with one Cholesky
