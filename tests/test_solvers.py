@@ -281,6 +281,19 @@ def test_a_minimum_at_the_kink_of_a_norm_is_converged(method):
         np.testing.assert_array_equal(res.x, np.ones(3))
 
 
+@pytest.mark.parametrize("method", ["lbfgs", "bfgs", "cg"])
+def test_a_model_that_leads_nowhere_is_dropped_and_the_run_goes_on(method):
+    # (10x)^32 + x^2 from 0.9: the first step (1/||g|| = 3e-33) falls from
+    # f = 3e31 to ~1, and L-BFGS's first pair scales H0 by s'y / y'y ~ 1e-31,
+    # so its next step changed no component of x and the run stopped
+    # "precision_limited" at ||g|| = 320.  The model is dropped, the next
+    # step is -g (noted reset), and the run reaches the minimum at 0.
+    res = no.minimize("(10*x)^32 + x^2", x0="x=0.9", method=method)
+    assert res.status is Status.CONVERGED and abs(res.x[0]) < 1e-8
+    if method == "lbfgs":
+        assert any(Note.RESET in row["notes"] for row in res.trace)
+
+
 def test_precision_limit_is_named():
     # g = 2e16 (x - 1) + 1 vanishes at x = 1 - 5e-17, between two doubles:
     # at x = 1 it is 1 and one ulp below it is -1.2, so ||g|| <= 1e-8 is

@@ -35,6 +35,9 @@ class Direction(Frozen):
 
     second_order: ClassVar[bool] = False   # needs Hessians or Hessian-vector products
     dense: ClassVar[bool] = False          # forms the n x n Hessian
+    # carries a model learned from earlier steps (a quasi-Newton matrix, CG's
+    # last direction), which a restart drops (globalization.LineSearchRun)
+    remembers: ClassVar[bool] = False
 
     def start(self, n: int) -> Any:
         """A fresh run state (None for a direction that remembers nothing)."""
@@ -182,6 +185,7 @@ class BFGS(Direction):
 
     scale_h0: bool = False
     dense: ClassVar[bool] = True
+    remembers: ClassVar[bool] = True
 
     def start(self, n):
         return _Matrix()
@@ -276,6 +280,7 @@ class LBFGS(Direction):
         -H g = -gamma g - S R^-T z + gamma Y t."""
 
     memory: int = 10
+    remembers: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) \
@@ -390,6 +395,7 @@ class ConjugateGradient(Direction):
 
     eta: float = 0.01
     restart: float = 6.0
+    remembers: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not (self.eta > 0 and self.restart > 0):

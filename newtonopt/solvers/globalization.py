@@ -24,14 +24,17 @@ class LineSearchRun:
     failure_text = "the line search found no acceptable step"
 
     def __init__(self, direction: Direction, search, n: int) -> None:
-        self.direction, self.search = direction, search
+        self.direction, self.search, self.n = direction, search, n
         self.state = direction.start(n)
         self.second_order = direction.second_order
         self._f_prev: float | None = None
+        self._restarted = False
 
     def step(self, ev: Evaluator, k: int, x: np.ndarray, f: float,
              g: np.ndarray) -> Outcome:
         p, notes, cg = self.direction.compute(self.state, ev, x, f, g)
+        if self._restarted:
+            self._restarted, notes = False, notes | Note.RESET
         slope = float(g @ p)
         if not slope < 0:
             # Rounding can make a quasi-Newton direction fail to descend.
@@ -51,3 +54,18 @@ class LineSearchRun:
 
     def accepted(self, s: np.ndarray, y: np.ndarray) -> Note:
         return self.direction.update(self.state, s, y)
+
+    def restart(self) -> bool:
+        """Drop what the direction learned, so the next step starts from -g
+        (noted ``reset``); False when it learns nothing.  The loop asks
+        after a step that led nowhere, as L-BFGS-B does after a failed line
+        search ("Bad direction in the line search; refresh the lbfgs memory
+        and restart the iteration": Zhu, Byrd, Lu & Nocedal 1997, ACM TOMS
+        Alg. 778).  A first L-BFGS pair taken across a steep wall ((10x)^32
+        + x^2 from 0.9: f from 3e31 to 1) scaled H0 by 1e-31, and every
+        later step was below x's rounding: the run stopped there."""
+        if not self.direction.remembers:
+            return False
+        self.state = self.direction.start(self.n)
+        self._restarted = True
+        return True

@@ -129,6 +129,11 @@ class Loop:
         x = np.array(x0, dtype=np.float64)
         run = Run(x, *ev.f_and_grad(x), trace=Trace(self.keep_trace))
         escapes = 0
+        # A step that led nowhere drops the direction's model (glob.restart)
+        # once; again only after a step that moved x.  Where -g leads nowhere
+        # too, the stop is judged on the less promising of the two
+        # (``stalled``): at float64's floor the model's prediction says so.
+        restartable, stalled = False, None
         try:
             if self.record(run, None, None, Note.NONE, 0):
                 return self._stop(run, Status.CALLBACK, "the callback asked to stop")
@@ -155,6 +160,11 @@ class Loop:
                                           f"{exc.what} at iteration {run.nit}"
                                           + (f"; {exc.hint}" if exc.hint else ""))
                 if outcome is None or outcome.x is None:
+                    if outcome is not None and restartable and self.glob.restart():
+                        restartable, stalled = False, outcome
+                        continue
+                    if outcome is not None and stalled is not None:
+                        outcome = min(outcome, stalled, key=lambda o: o.predicted)
                     return self._failed(run, outcome)
                 run.nit += 1
                 run.cg_iters += outcome.cg_iters
@@ -163,11 +173,16 @@ class Loop:
                 if outcome.accepted:
                     dx, learned = self._advance(run, outcome)
                     notes |= learned
+                    if dx > 0.0:
+                        restartable, stalled = True, None
                 if self.record(run, outcome.step, dx, notes, outcome.cg_iters):
                     return self._stop(run, Status.CALLBACK, "the callback asked to stop")
                 if outcome.accepted and dx == 0.0 and run.grad_norm > self.gtol:
                     # A step too small to change any component of x is no
                     # progress: every later iteration would repeat it.
+                    if restartable and self.glob.restart():
+                        restartable, stalled = False, outcome
+                        continue
                     return self._stop(run, Status.PRECISION_LIMITED,
                                       f"the accepted step (length {outcome.step:.2g}) changes "
                                       f"no component of x in float64; ‖g‖∞ = "

@@ -300,6 +300,9 @@ class TrustRegionRun:
     def accepted(self, s: np.ndarray, y: np.ndarray) -> Note:
         return Note.NONE
 
+    def restart(self) -> bool:
+        return False      # the model is the Hessian's: nothing learned to drop
+
 
 def _collapsed(radius: float, x: np.ndarray) -> bool:
     """A radius below eps max(1, ||x||) allows no step that changes x."""
