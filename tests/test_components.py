@@ -323,6 +323,18 @@ def test_more_sorensen_on_a_matrix_spanning_hundreds_of_decades(monkeypatch, ref
     _check_theorem_4_1(_SPREAD_H * scale, _SPREAD_G * scale, radius, p, lam * scale)
 
 
+def test_a_multiplier_past_float64_leaves_the_step_to_the_radius():
+    # H = -1e300 I, ||g|| = 1e300, radius 1e-10: lam = 1e300 + ||g|| / radius
+    # = 1e310 overflows once scaled back (math.ldexp raised); the step is
+    # the radius along -g, whatever lam's size
+    from newtonopt.solvers.trust_region import nearly_exact
+    h, g, radius = -1e300 * np.eye(3), np.array([1e300, 0.0, 0.0]), 1e-10
+    for solve in (nearly_exact, more_sorensen):
+        p, lam, notes = solve(h, g, radius)
+        np.testing.assert_allclose(p, [-radius, 0.0, 0.0], rtol=1e-12, atol=0)
+        assert lam == math.inf and Note.BOUNDARY in notes
+
+
 # -- Hager-Zhang CG -----------------------------------------------------------------
 
 def test_hager_zhang_with_exact_line_searches_is_linear_cg():

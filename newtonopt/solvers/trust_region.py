@@ -106,7 +106,10 @@ def _scale_invariant(solve):
             return solve(h, g, radius)
         exponent = int(np.frexp(top)[1])
         p, lam, notes = solve(np.ldexp(h, -exponent), np.ldexp(g, -exponent), radius)
-        return p, math.ldexp(lam, exponent), notes
+        try:
+            return p, math.ldexp(lam, exponent), notes
+        except OverflowError:     # a multiplier past float64's range; p is the step
+            return p, math.inf, notes
     return scaled
 
 
