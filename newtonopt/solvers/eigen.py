@@ -11,32 +11,24 @@ the bit.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
-def eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ascending eigenvalues, eigenvectors as columns) of symmetric h."""
+def eigh(h: np.ndarray, vectors: bool = True) -> Any:
+    """(ascending eigenvalues, eigenvectors as columns) of symmetric h, or
+    with ``vectors=False`` the eigenvalues alone (``eigvalsh``: half the
+    cost)."""
+    solve = np.linalg.eigh if vectors else np.linalg.eigvalsh
     try:
-        return np.linalg.eigh(h)
+        return solve(h)
     except np.linalg.LinAlgError:
-        exponent = _exponent(h)
-        lam, q = np.linalg.eigh(np.ldexp(h, -exponent))
-        return np.ldexp(lam, exponent), q
-
-
-def eigvalsh(h: np.ndarray) -> np.ndarray:
-    """The ascending eigenvalues of symmetric h."""
-    try:
-        return np.linalg.eigvalsh(h)
-    except np.linalg.LinAlgError:
-        exponent = _exponent(h)
-        return np.ldexp(np.linalg.eigvalsh(np.ldexp(h, -exponent)), exponent)
-
-
-def _exponent(h: np.ndarray) -> int:
-    """e with 2^(e-1) <= max |h_ij| < 2^e; a matrix that is not finite has
-    no scale to take, and numpy's error stands."""
-    top = float(np.max(np.abs(h))) if h.size else 0.0
-    if not np.isfinite(top):
-        raise np.linalg.LinAlgError("the matrix is not finite")
-    return int(np.frexp(top)[1])
+        top = float(np.max(np.abs(h)))
+        if not np.isfinite(top):        # no scale to take: numpy's error stands
+            raise
+        exponent = int(np.frexp(top)[1])
+        found = solve(np.ldexp(h, -exponent))
+        if vectors:
+            return np.ldexp(found[0], exponent), found[1]
+        return np.ldexp(found, exponent)

@@ -101,7 +101,7 @@ def _scale_invariant(solve):
     converge.  Below, nothing is scaled (the answer to the bit)."""
     @functools.wraps(solve)
     def scaled(h: np.ndarray, g: np.ndarray, radius: float):
-        top = max(float(np.max(np.abs(h))), float(np.max(np.abs(g))))
+        top = max(float(h.max()), -float(h.min()), float(np.abs(g).max()))  # (no n x n |h|)
         if not top > _LARGE:
             return solve(h, g, radius)
         exponent = int(np.frexp(top)[1])
