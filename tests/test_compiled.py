@@ -23,6 +23,8 @@ from newtonopt.cli import cli
 from newtonopt.methods import METHODS
 from newtonopt.problems import PROBLEMS
 
+from grammar import N, objectives, parse_generated
+
 RNG = np.random.default_rng(11)
 
 
@@ -134,92 +136,7 @@ def test_scalar_components_are_added_into_the_scatter_in_place(text, n):
                 np.testing.assert_array_equal(np.signbit(got[numbers]),
                                               np.signbit(want[numbers]))
 
-# -- hypothesis: objectives over the whole grammar -----------------------------------
-
-N = 5
-# Data the objectives may use (bound as optional, so a text need not): a
-# vector and a matrix, and the matrix's transpose for X' X v.
-_DATA = {"t": np.linspace(0.1, 2.0, N), "X": np.random.default_rng(3).normal(size=(4, N))}
-_DATA["Xt"] = _DATA["X"].T.copy()
-_UNARY = ["sin", "cos", "exp", "tanh", "sinh", "cosh", "abs", "atan", "erf", "sigmoid",
-          "softplus", "expm1", "tan_safe", "log1p_safe", "sqrt_safe", "log_safe"]
-_SAFE = {"tan_safe": "tan(sin({}))", "log1p_safe": "log1p(({})^2)",
-         "sqrt_safe": "sqrt(1 + ({})^2)", "log_safe": "log(abs({}) + 0.5)"}
-
-
-def _parse(text):
-    return no.parse(text, dims={"x": N}, data=_DATA, optional_data=list(_DATA))
-
-
-@st.composite
-def vector_expr(draw, depth=0):
-    leaf = st.sampled_from(["x", "x*y", "(x - y)", "2.5*x", "x/(1+y^2)", "x[::-1]", "t*x",
-                            "index(x)*x", "u"])
-    if depth >= 3:
-        return draw(leaf)
-    kind = draw(st.sampled_from(["leaf", "unary", "binary", "pow", "minmax", "scalar",
-                                 "matrix"]))
-    if kind == "leaf":
-        return draw(leaf)
-    if kind == "unary":
-        fn = draw(st.sampled_from(_UNARY))
-        return _SAFE.get(fn, fn + "({})").format(draw(vector_expr(depth + 1)))
-    if kind == "binary":
-        op = draw(st.sampled_from(["+", "-", "*", "/"]))
-        right = draw(vector_expr(depth + 1))
-        if op == "/":
-            right = f"(1.5 + ({right})^2)"
-        return f"({draw(vector_expr(depth + 1))} {op} {right})"
-    if kind == "pow":
-        exponent = draw(st.sampled_from(["2", "3", "4", "-2", "0", "0.5", "1.5", "7", "-1",
-                                         "y"]))
-        base = draw(vector_expr(depth + 1))
-        if exponent in ("0.5", "1.5", "-2", "-1", "y"):
-            base = f"(1 + ({base})^2)"
-        return f"{base}^{exponent}"
-    if kind == "minmax":
-        return f"{draw(st.sampled_from(['min', 'max']))}({draw(vector_expr(depth + 1))}, " \
-               f"{draw(vector_expr(depth + 1))})"
-    if kind == "matrix":
-        return f"(Xt @ (X @ ({draw(vector_expr(depth + 1))})))"
-    return f"({draw(scalar_expr(depth + 1))} * {draw(vector_expr(depth + 1))})"
-
-
-@st.composite
-def scalar_expr(draw, depth=0):
-    if depth >= 3:
-        return draw(st.sampled_from(["y", "x[0]", "x[-1]", "y^2", "s"]))
-    kind = draw(st.sampled_from(["reduce", "index", "dot", "norm", "slices", "scalar",
-                                 "square", "logsumexp"]))
-    if kind == "reduce":
-        return f"{draw(st.sampled_from(['sum', 'mean']))}({draw(vector_expr(depth + 1))})"
-    if kind == "index":
-        return f"x[{draw(st.integers(-N, N - 1))}]"
-    if kind == "dot":
-        return f"dot({draw(vector_expr(depth + 1))}, {draw(vector_expr(depth + 1))})"
-    if kind == "norm":
-        return f"norm({draw(vector_expr(depth + 1))})"
-    if kind == "logsumexp":
-        return f"logsumexp({draw(vector_expr(depth + 1))})"
-    if kind == "slices":
-        a, b = draw(st.sampled_from([("x[1:]", "x[:-1]"), ("x[::2]", "x[::2]"),
-                                     ("x[1:-1]", "x[2:]"), ("x[-3:]", "x[:3]"),
-                                     ("x[1::2]", "x[:-1:2]"), ("x[::-2]", "x[::2]")]))
-        return f"sum({a}*{b})"
-    if kind == "square":      # a function of a reduction: its gradient is a broadcast
-        return f"({draw(scalar_expr(depth + 1))})^2"
-    return f"exp(-y^2) * {draw(scalar_expr(depth + 1))}"
-
-
-@st.composite
-def objectives(draw):
-    """A sum of up to three terms over x (a vector of N), y, the data and
-    two local names (``where``), each used at least once."""
-    terms = draw(st.lists(st.one_of(scalar_expr(), vector_expr().map(lambda e: f"sum({e})")),
-                          min_size=1, max_size=3))
-    return " + ".join(terms) + " + 0*y + 0*sum(x) + 0*s + 0*sum(u)" \
-        " where u = sin(x)*y + t, s = x[1]*y"
-
+# -- hypothesis: objectives over the whole grammar (tests/grammar.py) ----------------
 
 def _close(got, want):
     got, want = np.asarray(got, float), np.asarray(want, float)
@@ -236,7 +153,7 @@ def _close(got, want):
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(objectives(), st.integers(0, 2 ** 16), st.sampled_from([0.5, 2.0, 800.0]))
 def test_generated_objectives_agree_with_the_interpreter(text, seed, scale):
-    obj = _parse(text)
+    obj = parse_generated(text)
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(-1, 1, obj.size)
     with np.errstate(all="ignore"):
@@ -296,7 +213,7 @@ def test_generated_objectives_agree_at_special_points(colour_small, text, term, 
     """Compiled against the interpreter where IEEE has corner cases: the
     same nan and inf, zeros of the same sign, the rest to 1e-13; the
     second dense Hessian coloured."""
-    obj = _parse(f"{text} + {term}")
+    obj = parse_generated(f"{text} + {term}")
     with np.errstate(all="ignore"):
         c = Compiled(obj, np.full(obj.size, 0.7), check=False)
         for point in points:
@@ -680,7 +597,7 @@ def test_a_block_of_matrix_products_colours_as_a_dense_block():
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(objectives(), st.integers(0, 2 ** 16), st.sampled_from([1.0, 800.0]))
 def test_colored_hessians_are_the_unit_seeds_bit_for_bit(colour_small, text, seed, scale):
-    obj = _parse(text)
+    obj = parse_generated(text)
     rng = np.random.default_rng(seed)
     with np.errstate(all="ignore"):
         c = Compiled(obj, rng.uniform(-1, 1, obj.size), check=False)
