@@ -96,7 +96,8 @@ def _scale_invariant(solve):
     """The subproblem times c > 0 has the same minimizer p, and lam times c.
     Where H or g has an entry past ``_LARGE`` (a run falling without bound:
     entries of 9e281 beside ones), the solver gets them times c = 2^-e, its
-    largest entry brought below 1 (exactly), and lam is scaled back:
+    largest entry brought below 1 (exactly, but for entries some 1e-308
+    times smaller than it, which vanish), and lam is scaled back:
     unscaled, g'g overflowed to inf and numpy's eigensolver did not
     converge.  Below, nothing is scaled (the answer to the bit)."""
     @functools.wraps(solve)
