@@ -1,9 +1,10 @@
 """How a run moves: a ``LineSearchRun`` steps along a direction with a
 line search; a ``TrustRegionRun`` (trust_region.py) picks the step itself.
 
-Both answer ``step(ev, k, x, f, g) -> Outcome`` and ``accepted(s, y)``
-(after an accepted step, with s = x+ - x and y = g+ - g), so the outer loop
-in ``loop.py`` is written once for every method.  Both hold the run's
+Both answer ``step(ev, k, x, f, g) -> Outcome``, ``accepted(s, y)``
+(after an accepted step, with s = x+ - x and y = g+ - g) and ``restart()``
+(after a step that led nowhere: drop what was learned, if anything), so the
+outer loop in ``loop.py`` is written once for every method.  Both hold the run's
 state; the configurations they run (``method.Method``) hold none.
 """
 from __future__ import annotations
