@@ -3,7 +3,9 @@
 Each iteration: stop if f or g is not finite, if ||g||_inf <= gtol (after
 the curvature check: a saddle or maximum is not a minimum), or at maxiter;
 otherwise ask the globalization for a step, update the direction's memory,
-record a trace row and hand it to the callback.
+record a trace row and hand it to the callback.  A step that leads nowhere
+(a failed search, or an accepted step that changes no component of x) first
+drops the direction's model, once after each step that moved x.
 """
 from __future__ import annotations
 
